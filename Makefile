@@ -1,0 +1,42 @@
+# Every target works from a clean clone: `install` is a prerequisite where one is needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test lint typecheck unit demo emulator bench-transform clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet "apache-airflow==3.3.2" -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+lint: install
+	$(BIN)/ruff check include plugins dags tests bench
+	$(BIN)/ruff format --check include plugins dags tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+demo: install
+	$(PY) -m learnosity_core.demo
+
+emulator: install
+	$(PY) -m learnosity_core.emulator
+
+bench-transform: install
+	$(PY) bench/bench_transform.py
+
+clean:
+	rm -rf $(VENV) .airflow .demo .mypy_cache .ruff_cache

@@ -35,9 +35,7 @@ ENCODED_TEXT_TYPES: Final[frozenset[str]] = frozenset(
     {"formulaV2", "longtext", "longtextV2", "plaintext", "shorttext"}
 )
 # Array types whose entries are strings chosen from the question's options.
-STRING_CHOICE_TYPES: Final[frozenset[str]] = frozenset(
-    {"association", "clozeinlinetext", "clozetext", "mcq"}
-)
+STRING_CHOICE_TYPES: Final[frozenset[str]] = frozenset({"association", "clozeinlinetext", "clozetext", "mcq"})
 CHARACTER_COUNT_TYPES: Final[frozenset[str]] = frozenset({"shorttext"})
 WORD_COUNT_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2", "plaintext"})
 # Rich-text types: markup is not a word and tags separate words.

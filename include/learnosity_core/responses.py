@@ -148,4 +148,3 @@ def check_response(
                 MISSING_RESPONSES, f"clozeformula needs {q.slot_count} response boxes, got {len(boxes)}"
             )
     return None
-

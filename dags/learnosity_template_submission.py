@@ -1,0 +1,101 @@
+"""
+### Learnosity template submission
+
+Nightly upload of paper-based assessment responses into Learnosity through the Data API
+(`SET /sessions`, `data_format: from_template`).
+
+1. **plan**: read the sessions that changed in the window from `learnosity_warehouse`, fetch each
+   activity's template once, transform the rows into response objects, hold back invalid
+   sessions (quarantine), skip sessions whose same content was already delivered, and stage
+   batches of at most 50 sessions in shards.
+2. **submit**: one mapped task per shard (pool `learnosity_api`), batches sent concurrently.
+3. **wait_for_jobs**: deferrable wait on every job reference.
+4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back.
+5. **report**: HTML report + quarantine CSV; the run fails here if any job failed or halted.
+
+Schedule: `LEARNOSITY_TEMPLATE_CRON` (default `0 2 * * *`) in `LEARNOSITY_TIMEZONE` (default UTC).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronTriggerTimetable, Param
+
+from learnosity_provider.operators import (
+    LearnosityRecordJobsOperator,
+    LearnositySubmitShardOperator,
+    LearnosityTemplatePlanOperator,
+    LearnosityTemplateReportOperator,
+    LearnosityVerifyOperator,
+)
+from learnosity_provider.resources import API_POOL
+from learnosity_provider.sensors import LearnosityJobsSensor
+
+with DAG(
+    dag_id="learnosity_template_submission",
+    description="Warehouse responses -> Learnosity sessions (from_template), verified and reported",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable(
+        os.environ.get("LEARNOSITY_TEMPLATE_CRON", "0 2 * * *"),
+        timezone=os.environ.get("LEARNOSITY_TIMEZONE", "UTC"),
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    tags=["learnosity", "data-api", "sessions"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "activity_ids": Param(
+            [], type="array", items={"type": "string"}, description="Only these activities (empty: all)."
+        ),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="Override the incremental window's start (UTC).",
+        ),
+        "window_end": Param(
+            None, type=["null", "string"], format="date-time", description="Override the window's end (UTC)."
+        ),
+        "dry_run": Param(False, type="boolean", description="Validate and report; send nothing."),
+        "verify": Param(True, type="boolean", description="Read sessions back after the jobs."),
+        "ignore_response_revisions": Param(
+            False, type="boolean", description="Overwrite stored responses whatever their revision."
+        ),
+        "force_resubmit": Param(
+            False, type="boolean", description="Send sessions even if the same content was delivered."
+        ),
+        "batch_size": Param(50, type="integer", minimum=1, maximum=50, description="Sessions per request."),
+    },
+) as dag:
+    plan = LearnosityTemplatePlanOperator(
+        task_id="plan",
+        activity_ids="{{ params.activity_ids }}",
+        window_start="{{ params.window_start }}",
+        window_end="{{ params.window_end }}",
+        batch_size="{{ params.batch_size }}",
+        force_resubmit="{{ params.force_resubmit }}",
+        dry_run="{{ params.dry_run }}",
+    )
+    submit = LearnositySubmitShardOperator.partial(
+        task_id="submit",
+        pool=API_POOL,
+        ignore_response_revisions="{{ params.ignore_response_revisions }}",
+        map_index_template="{{ task.shard['label'] }}",
+    ).expand(shard=plan.output["shards"])
+    wait = LearnosityJobsSensor(
+        task_id="wait_for_jobs",
+        job_references=submit.output,
+        deferrable=True,
+        poke_interval=10,
+        trigger_rule="none_failed",
+    )
+    record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")
+    verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
+    report = LearnosityTemplateReportOperator(task_id="report")
+
+    plan >> submit >> wait >> record >> verify >> report

@@ -1,0 +1,55 @@
+"""Airflow-facing layer: the Learnosity hook, connection type, operators, sensors and triggers.
+
+Installed as a distribution with an `apache_airflow_provider` entry point, because Airflow only
+takes connection types (and their UI form) from providers, never from `plugins/` modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_HOST = "https://data.learnosity.com"
+DEFAULT_LTS_VERSION = "v2025.2.LTS"
+DEFAULT_DOMAIN = "localhost"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow's ProvidersManager (connection type and its form)."""
+    return {
+        "package-name": "learnosity-airflow",
+        "name": "Learnosity",
+        "description": "Learnosity Data API: template and failed-submission session uploads.",
+        "versions": ["0.1.0"],
+        "connection-types": [
+            {
+                "connection-type": "learnosity",
+                "hook-class-name": "learnosity_provider.hooks.LearnosityHook",
+                "hook-name": "Learnosity Data API",
+                "conn-fields": {
+                    "lts_version": {
+                        "label": "LTS version",
+                        "description": "Data API version segment of every URL.",
+                        "schema": {"type": ["string", "null"], "default": DEFAULT_LTS_VERSION},
+                    },
+                    "domain": {
+                        "label": "Security domain",
+                        "description": "The `domain` of the signed security packet.",
+                        "schema": {"type": ["string", "null"], "default": DEFAULT_DOMAIN},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Data API base URL",
+                        "login": "Consumer key",
+                        "password": "Consumer secret",
+                    },
+                    "placeholders": {
+                        "host": DEFAULT_HOST,
+                        "login": "16-character consumer key",
+                        "password": "consumer secret",
+                    },
+                },
+            }
+        ],
+    }

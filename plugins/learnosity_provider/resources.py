@@ -1,0 +1,73 @@
+"""Where the pipelines keep things, resolved at task run time from connections and Variables.
+
+Nothing here runs at DAG parse time. Defaults make the embedded setup work with no
+configuration: a SQLite ledger and local folders under $AIRFLOW_HOME/learnosity.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airflow.sdk import BaseHook, ObjectStoragePath, Variable
+from airflow.sdk.exceptions import AirflowNotFoundException
+from sqlalchemy.engine import Engine
+
+from learnosity_core.extract import Source
+from learnosity_core.ledger import Ledger
+from learnosity_core.staging import safe_name
+
+WAREHOUSE_CONN_ID = "learnosity_warehouse"
+STATE_CONN_ID = "learnosity_state"
+API_POOL = "learnosity_api"
+
+
+def _home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "learnosity"
+
+
+def sql_engine(conn_id: str) -> Engine:
+    """A SQLAlchemy engine for any connection whose hook is a common-sql DbApiHook."""
+    hook = BaseHook.get_connection(conn_id).get_hook()
+    engine: Engine = hook.get_sqlalchemy_engine()
+    return engine
+
+
+def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
+    """The ledger in `learnosity_state`, or a SQLite file under $AIRFLOW_HOME when it is not set."""
+    try:
+        return Ledger(sql_engine(conn_id))
+    except AirflowNotFoundException:
+        path = _home() / "ledger.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Ledger.from_url(f"sqlite:///{path}")
+
+
+def source() -> Source:
+    """Variables `learnosity_source_table` (default learnosity_responses) or `learnosity_source_query`."""
+    query = Variable.get("learnosity_source_query", default="") or None
+    return Source(table=Variable.get("learnosity_source_table", default="learnosity_responses"), query=query)
+
+
+def _base(variable: str, folder: str) -> ObjectStoragePath:
+    default = (_home() / folder).as_uri()
+    return ObjectStoragePath(Variable.get(variable, default=default))
+
+
+def stage_path(dag_id: str, run_id: str) -> ObjectStoragePath:
+    """This run's stage folder: Variable `learnosity_stage_path` (any fsspec URL) / dag / run."""
+    path = _base("learnosity_stage_path", "stage") / dag_id / safe_name(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reports_path(dag_id: str, run_id: str) -> ObjectStoragePath:
+    """This run's report folder: Variable `learnosity_reports_path` / dag / run."""
+    path = _base("learnosity_reports_path", "reports") / dag_id / safe_name(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parallel_shards() -> int:
+    """Submit tasks running at once (the `learnosity_api` pool size); each gets that share of the limit."""
+    return max(1, int(Variable.get("learnosity_parallel_shards", default="4")))

@@ -1,0 +1,105 @@
+"""Sensor that waits for the run's Data API jobs: deferrable by default, poke and reschedule too."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+
+from learnosity_core.dataapi.models import JobStatus
+from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.triggers import LearnosityJobsTrigger
+
+
+def flatten_references(values: Iterable[Any]) -> list[str]:
+    """Job references from a flat list, a mapped task's list of lists, or shard results."""
+    refs: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            refs.append(value)
+        elif isinstance(value, dict):
+            refs.extend(value.get("job_references", []))
+        elif value is not None:
+            refs.extend(flatten_references(value))
+    return list(dict.fromkeys(refs))
+
+
+class LearnosityJobsSensor(BaseSensorOperator):
+    """Wait until every job is `completed` or `halted`, or `wait_timeout` runs out.
+
+    Unfinished jobs at the wait timeout do not fail this task: they are returned as `pending`
+    so the recording step can mark their sessions and the report can say so. The sensor never
+    defers when the jobs are already done.
+
+    :param job_references: references, or the output of the mapped submit task.
+    :param learnosity_conn_id: the Data API connection.
+    :param wait_timeout: seconds to wait for jobs before reporting them unfinished.
+    :param deferrable: wait in the triggerer (default from `[operators] default_deferrable`,
+        overridden to True by the DAGs).
+    """
+
+    template_fields: Sequence[str] = ("job_references",)
+
+    def __init__(
+        self,
+        *,
+        job_references: Any,
+        learnosity_conn_id: str = LearnosityHook.default_conn_name,
+        wait_timeout: float = 6 * 3600,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_references = job_references
+        self.learnosity_conn_id = learnosity_conn_id
+        self.wait_timeout = wait_timeout
+        self.deferrable = deferrable
+
+    def _pending(self, refs: list[str]) -> list[str]:
+        if not refs:
+            return []
+        jobs = LearnosityHook(self.learnosity_conn_id).get_client().get_jobs(refs)
+        finished = {j.reference for j in jobs if JobStatus(j.status).is_terminal}
+        return [r for r in refs if r not in finished]
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        refs = flatten_references(self.job_references or [])
+        pending = self._pending(refs)
+        self.log.info("%d of %d jobs finished", len(refs) - len(pending), len(refs))
+        start = context["ti"].start_date
+        waited = time.time() - start.timestamp() if start else 0.0
+        if pending and waited < self.wait_timeout:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value={"jobs": refs, "pending": pending})
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        refs = flatten_references(self.job_references or [])
+        pending = self._pending(refs)
+        if not pending:
+            self.log.info("All %d jobs already finished; not deferring", len(refs))
+            return {"jobs": refs, "pending": []}
+        self.log.info("Deferring: %d of %d jobs still running", len(pending), len(refs))
+        self.defer(
+            trigger=LearnosityJobsTrigger(
+                conn_id=self.learnosity_conn_id,
+                job_references=pending,
+                poll_interval=float(self.poke_interval),
+                deadline=time.time() + self.wait_timeout,
+            ),
+            method_name="execute_complete",
+            kwargs={"jobs": refs},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, jobs: list[str] | None = None
+    ) -> dict[str, Any]:
+        if not event or event.get("status") not in {"done", "timeout"}:
+            raise RuntimeError(f"unexpected trigger event: {event!r}")
+        pending = list(event.get("pending", []))
+        if pending:
+            self.log.warning("%d jobs still unfinished after %.0f s", len(pending), self.wait_timeout)
+        return {"jobs": jobs or [], "pending": pending}

@@ -18,8 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check include plugins dags tests bench
-	$(BIN)/ruff format --check include plugins dags tests bench
+	$(BIN)/ruff check include plugins dags tests bench scripts
+	$(BIN)/ruff format --check include plugins dags tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -30,7 +30,7 @@ unit: install
 test: lint typecheck unit
 
 demo: install
-	$(PY) -m learnosity_core.demo
+	$(PY) scripts/demo.py
 
 emulator: install
 	$(PY) -m learnosity_core.emulator

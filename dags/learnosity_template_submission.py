@@ -13,7 +13,8 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
 4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back.
 5. **report**: HTML report + quarantine CSV; the run fails here if any job failed or halted.
 
-Schedule: `LEARNOSITY_TEMPLATE_CRON` (default `0 2 * * *`) in `LEARNOSITY_TIMEZONE` (default UTC).
+Schedule: `LEARNOSITY_TEMPLATE_CRON` (default `0 2 * * *`) in `LEARNOSITY_TIMEZONE` (default UTC);
+job polling every `LEARNOSITY_JOB_POLL_S` seconds (default 10).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ with DAG(
         task_id="wait_for_jobs",
         job_references=submit.output,
         deferrable=True,
-        poke_interval=10,
+        poke_interval=float(os.environ.get("LEARNOSITY_JOB_POLL_S", "10")),
         trigger_rule="none_failed",
     )
     record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")

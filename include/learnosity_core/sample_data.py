@@ -1,0 +1,147 @@
+"""Realistic sample warehouse rows for any set of templates, with a few deliberately bad rows.
+
+Used by `make demo` and the end-to-end tests: responses look like OMR/ICR output (option
+choices, short answers, essays with HTML, gridded numbers), and each kind of invalid input
+appears so the quarantine has something to show.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from learnosity_core.template import TemplateQuestion, find_questions
+
+_WORDS = ["the", "cell", "membrane", "controls", "what", "enters", "and", "leaves", "because", "it", "is", "selectively", "permeable", "photosynthesis", "turns", "light", "energy", "into", "chemical", "energy", "stored", "in", "glucose", "Paris", "Berlin", "Zürich", "Ōsaka", "São", "Paulo", "water", "évaporation", "temperature", "pressure", "increases"]
+# Kinds of bad rows the demo plants, one each per activity.
+INVALID_KINDS = ("unknown_question", "invalid_option", "bad_gridded", "bad_orderlist", "type_conflict")
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
+
+
+def _response(q: TemplateQuestion, rng: random.Random) -> tuple[str | None, str | None]:
+    """A valid raw `response` (and `response_boxes`) as a warehouse would hold it."""
+    if rng.random() < 0.04:
+        return None, None  # unattempted
+    slots = q.slot_count or 2
+    options = sorted(q.allowed_values) if q.allowed_values else None
+    if q.type == "mcq":
+        assert options is not None
+        return json.dumps(sorted(rng.sample(options, k=1 if rng.random() < 0.8 else 2))), None
+    if q.type in {"association", "clozetext", "clozeinlinetext"}:
+        pool = options or [_text(rng, 1) for _ in range(4)]
+        return json.dumps([rng.choice(pool) if rng.random() > 0.05 else None for _ in range(slots)]), None
+    if q.type == "choicematrix":
+        count = q.option_count or 2
+        return json.dumps([[rng.randrange(count)] for _ in range(slots)]), None
+    if q.type == "orderlist":
+        order = list(range(q.list_length or 4))
+        rng.shuffle(order)
+        return json.dumps(order), None
+    if q.type == "clozeformula":
+        boxes = [[f"{rng.randint(1, 9)}x+{rng.randint(0, 9)}"] for _ in range(slots)]
+        return json.dumps(boxes), json.dumps(boxes)
+    if q.type == "gridded":
+        return f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}" if rng.random() < 0.7 else str(
+            rng.randint(0, 99)
+        ), None
+    if q.type == "formulaV2":
+        return f"\\frac{{{rng.randint(1, 9)}}}{{{rng.randint(2, 9)}}} + x^2", None
+    if q.type == "shorttext":
+        return _text(rng, rng.randint(1, 3)), None
+    if q.type == "longtextV2" or q.type == "longtext":
+        paragraphs = [f"<p>{_text(rng, rng.randint(20, 80))}</p>" for _ in range(rng.randint(1, 3))]
+        return "".join(paragraphs), None
+    return _text(rng, rng.randint(5, 40)) + ("  " if rng.random() < 0.1 else ""), None  # plaintext
+
+
+def _corrupt(kind: str, row: dict[str, Any], q: TemplateQuestion) -> None:
+    if kind == "unknown_question":
+        row["question_id"] = row["question_id"] + "-missing"
+    elif kind == "invalid_option":
+        row["response"] = json.dumps(["not-an-option"])
+    elif kind == "bad_gridded":
+        row["response"] = "12,5"
+    elif kind == "bad_orderlist":
+        row["response"] = json.dumps([0, 0, 1])
+    elif kind == "type_conflict":
+        row["question_type"] = "mcq" if q.type != "mcq" else "shorttext"
+
+
+def sample_rows(
+    templates: Mapping[str, dict[str, Any]],
+    learners: int,
+    seed: int = 7,
+    invalid: bool = True,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """One row per learner per question for every activity; bad rows planted when `invalid`."""
+    rng = random.Random(seed)
+    base = (now or datetime.now(UTC)).replace(microsecond=0, tzinfo=None) - timedelta(hours=6)
+    rows: list[dict[str, Any]] = []
+    for activity_id, template in templates.items():
+        questions = list(find_questions(template).values())
+        targets: dict[tuple[int, str], str] = {}
+        if invalid:
+            for n, kind in enumerate(INVALID_KINDS):
+                fitting = [q for q in questions if _fits(kind, q)]
+                if fitting:
+                    targets[(n * 7 + 3) % learners, rng.choice(fitting).id] = kind
+        for learner in range(learners):
+            user_id = f"student-{learner:05d}"
+            for q in questions:
+                response, boxes = _response(q, rng)
+                row = {
+                    "user_id": user_id,
+                    "activity_id": activity_id,
+                    "question_id": q.id,
+                    "question_type": q.type,
+                    "response": response,
+                    "response_boxes": boxes,
+                    "updated_at": (base + timedelta(seconds=rng.randint(0, 3600))).strftime(
+                        "%Y-%m-%d %H:%M:%S"
+                    ),
+                }
+                if (kind := targets.get((learner, q.id))) is not None:
+                    _corrupt(kind, row, q)
+                rows.append(row)
+    if invalid and templates:
+        first = next(iter(templates))
+        ghost = [r for r in rows if r["activity_id"] == first][:3]
+        rows += [dict(r, activity_id="activity-not-in-learnosity") for r in ghost]
+    return pd.DataFrame(rows)
+
+
+def _fits(kind: str, q: TemplateQuestion) -> bool:
+    return {
+        "unknown_question": True,
+        "invalid_option": q.type == "mcq",
+        "bad_gridded": q.type == "gridded",
+        "bad_orderlist": q.type == "orderlist",
+        "type_conflict": True,
+    }[kind]
+
+
+def seed_warehouse(engine: Engine, rows: pd.DataFrame, table: str = "learnosity_responses") -> int:
+    """(Re)create the source table with the documented contract's columns and load the rows."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {table} (row_id INTEGER, user_id TEXT NOT NULL, activity_id TEXT NOT NULL,"
+                " question_id TEXT NOT NULL, question_type TEXT, session_id TEXT, response TEXT,"
+                " response_boxes TEXT, updated_at TIMESTAMP)"
+            )
+        )
+    frame = rows.assign(row_id=range(1, len(rows) + 1))
+    frame.to_sql(table, engine, if_exists="append", index=False, chunksize=5000)
+    return len(frame)

@@ -1,0 +1,41 @@
+"""Every DAG file imports cleanly and follows the project's conventions."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.models import DagBag
+
+from lrn_testing.airflow_env import REPO
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_no_import_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert "learnosity_template_submission" in dagbag.dag_ids
+
+
+@pytest.mark.parametrize("dag_id", ["learnosity_template_submission"])
+def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) -> None:
+    dag = dagbag.get_dag(dag_id)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert "learnosity" in dag.tags
+    assert dag.doc_md and dag.doc_md.strip().startswith("###")
+    assert dag.timetable.summary  # a real schedule, not None
+    for name, param in dag.params.items():
+        param.resolve()  # every param has a valid default, so scheduled runs need no form
+        assert param.description, f"param {name} has no description for the trigger form"
+    assert all(t.retries >= 1 for t in dag.tasks)
+
+
+def test_template_dag_shape(dagbag: DagBag) -> None:
+    dag = dagbag.get_dag("learnosity_template_submission")
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == ["plan", "submit", "wait_for_jobs", "record_jobs", "verify", "report"]
+    assert dag.get_task("submit").pool == "learnosity_api"
+    assert dag.get_task("wait_for_jobs").deferrable is True
+    assert dag.params["batch_size"].schema["maximum"] == 50

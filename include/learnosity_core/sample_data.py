@@ -19,7 +19,42 @@ from sqlalchemy.engine import Engine
 
 from learnosity_core.template import TemplateQuestion, find_questions
 
-_WORDS = ["the", "cell", "membrane", "controls", "what", "enters", "and", "leaves", "because", "it", "is", "selectively", "permeable", "photosynthesis", "turns", "light", "energy", "into", "chemical", "energy", "stored", "in", "glucose", "Paris", "Berlin", "Zürich", "Ōsaka", "São", "Paulo", "water", "évaporation", "temperature", "pressure", "increases"]
+_WORDS = (
+    "the",
+    "cell",
+    "membrane",
+    "controls",
+    "what",
+    "enters",
+    "and",
+    "leaves",
+    "because",
+    "it",
+    "is",
+    "selectively",
+    "permeable",
+    "photosynthesis",
+    "turns",
+    "light",
+    "energy",
+    "into",
+    "chemical",
+    "energy",
+    "stored",
+    "in",
+    "glucose",
+    "Paris",
+    "Berlin",
+    "Zürich",
+    "Ōsaka",
+    "São",
+    "Paulo",
+    "water",
+    "évaporation",
+    "temperature",
+    "pressure",
+    "increases",
+)
 # Kinds of bad rows the demo plants, one each per activity.
 INVALID_KINDS = ("unknown_question", "invalid_option", "bad_gridded", "bad_orderlist", "type_conflict")
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck unit demo emulator bench-transform clean
+.PHONY: install test lint typecheck unit demo emulator bench-transform bench-e2e clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ emulator: install
 
 bench-transform: install
 	$(PY) bench/bench_transform.py
+
+bench-e2e: install
+	$(PY) bench/bench_e2e.py
 
 clean:
 	rm -rf $(VENV) .airflow .demo .mypy_cache .ruff_cache

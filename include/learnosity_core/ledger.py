@@ -72,6 +72,10 @@ runs_table = sa.Table(
 _CHUNK = 500  # keeps IN (...) lists well under every database's bound-parameter limit
 
 
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -109,6 +113,11 @@ class Ledger:
 
     @classmethod
     def from_url(cls, url: str) -> Ledger:
+        """SQLite ledgers wait for each other's writes (several submit tasks share one file)."""
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            sa.event.listen(engine, "connect", _sqlite_wal)
+            return cls(engine)
         return cls(sa.create_engine(url, pool_pre_ping=True))
 
     # -- what still needs sending -------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sqlalchemy as sa
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import Engine
@@ -26,17 +27,21 @@ def _home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "learnosity"
 
 
-def sql_engine(conn_id: str) -> Engine:
-    """A SQLAlchemy engine for any connection whose hook is a common-sql DbApiHook."""
+def sql_url(conn_id: str) -> str:
+    """The SQLAlchemy URL of any connection whose hook is a common-sql DbApiHook."""
     hook = BaseHook.get_connection(conn_id).get_hook()
-    engine: Engine = hook.get_sqlalchemy_engine()
-    return engine
+    url: str = hook.get_uri()
+    return url
+
+
+def sql_engine(conn_id: str) -> Engine:
+    return sa.create_engine(sql_url(conn_id), pool_pre_ping=True)
 
 
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
     """The ledger in `learnosity_state`, or a SQLite file under $AIRFLOW_HOME when it is not set."""
     try:
-        return Ledger(sql_engine(conn_id))
+        return Ledger.from_url(sql_url(conn_id))
     except AirflowNotFoundException:
         path = _home() / "ledger.db"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,155 @@
+"""`make bench-e2e`: submission throughput against the emulator at the real rate limit.
+
+100,000 sessions (BENCH_SESSIONS) are staged as batches of 50 and sent by PARALLEL shard
+processes, each with its share of the 50-SET-requests-per-5-s limit, exactly as the DAG's mapped
+submit tasks do, to an emulator answering every SET after 300 ms. In the same run a naive
+sequential loop over the SDK's `DataApi.request` sends a sample of the same batches; its rate is
+extrapolated. The last line reads:
+`end-to-end: N sessions/min = P% of ceiling (30,000/min), R× naive`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.ledger import Ledger, SessionEntry
+from learnosity_core.staging import assign_shards, write_session_json_batch, write_template
+from learnosity_core.submission import submit_shard
+
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
+NAIVE_REQUESTS = int(os.environ.get("BENCH_NAIVE_REQUESTS", "40"))
+PARALLEL = int(os.environ.get("BENCH_PARALLEL", "4"))
+LIMIT, WINDOW, LATENCY = 50, 5.0, 0.3
+CEILING_PER_MIN = LIMIT * 50 * 60 / WINDOW  # 30,000 sessions per minute
+KEY, SECRET = "benchconsumer001", "bench-secret"
+ACTIVITY = "bench-activity"
+TEMPLATE = {
+    "activity_template_id": ACTIVITY,
+    "items": [
+        {
+            "reference": "bench-item",
+            "questions": [
+                {"id": "q-short", "type": "shorttext"},
+                {"id": "q-mcq", "type": "mcq", "options": [{"value": "0"}, {"value": "1"}, {"value": "2"}]},
+            ],
+        }
+    ],
+}
+
+
+def _entry(n: int) -> tuple[str, str]:
+    session_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{n}"))
+    entry = {
+        "user_id": f"bench-user-{n}",
+        "activity_id": ACTIVITY,
+        "session_id": session_id,
+        "responses": [
+            {"question_id": "q-short", "type": "string", "value": "makka+pakka", "characterCount": 11},
+            {"question_id": "q-mcq", "type": "array", "value": [str(n % 3)]},
+        ],
+    }
+    return session_id, json.dumps(entry, separators=(",", ":"))
+
+
+def _settings(url: str, share: int) -> DataApiSettings:
+    return DataApiSettings(
+        base_url=url, consumer_key=KEY, consumer_secret=SECRET, set_requests_per_window=share, window_s=WINDOW
+    )
+
+
+def _run_shard(args: tuple[str, str, str, int, list[str]]) -> int:
+    url, stage, ledger_url, shard, names = args
+    client = DataApiClient(_settings(url, max(1, LIMIT // PARALLEL)))
+    result = submit_shard(client, Ledger.from_url(ledger_url), Path(stage), shard, names, concurrency=4)
+    return result.sessions
+
+
+def _stage(stage: Path, ledger: Ledger) -> list[str]:
+    write_template(stage, ACTIVITY, TEMPLATE)
+    names = []
+    for start in range(0, SESSIONS, 50):
+        pairs = [_entry(n) for n in range(start, min(start + 50, SESSIONS))]
+        batch_id = f"bench-{start // 50:05d}"
+        names.append(write_session_json_batch(stage, batch_id, ACTIVITY, [p[0] for p in pairs], [p[1] for p in pairs]))
+        ledger.stage("bench", batch_id, [SessionEntry(p[0], "h") for p in pairs], data_format="from_template")
+    return names
+
+
+def _naive(url: str, names: list[str], stage: Path) -> float:
+    """Sessions per minute of a sequential loop over the SDK's own DataApi.request."""
+    from learnosity_sdk.request import DataApi
+
+    api = DataApi()
+    security = {"consumer_key": KEY, "domain": "localhost"}
+    sent = 0
+    started = time.monotonic()
+    for name in names[:NAIVE_REQUESTS]:
+        batch = json.loads((stage / "batches" / name).read_text())
+        request = {"data_format": "from_template", "template": TEMPLATE, "data": batch["entries"]}
+        response = api.request(f"{url}/v2025.2.LTS/sessions", security, SECRET, request, "set")
+        response.raise_for_status()
+        sent += len(batch["entries"])
+    return sent / (time.monotonic() - started) * 60
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        EMULATOR_PORT=str(port),
+        EMULATOR_DB=str(work / "emulator.db"),
+        EMULATOR_CONSUMER_KEY=KEY,
+        EMULATOR_CONSUMER_SECRET=SECRET,
+        EMULATOR_SET_LIMIT=str(LIMIT),
+        EMULATOR_WINDOW_S=str(WINDOW),
+        EMULATOR_JOB_DELAY_S="0.05",
+        EMULATOR_FAULTS=json.dumps({"set_latency_s": LATENCY}),
+    )
+    emulator = subprocess.Popen([sys.executable, "-m", "learnosity_core.emulator"], env=env)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/_emulator/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        ledger_url = f"sqlite:///{work / 'ledger.db'}"
+        names = _stage(work, Ledger.from_url(ledger_url))
+        print(f"staged {SESSIONS} sessions in {len(names)} batches; {PARALLEL} shard processes", flush=True)
+        shards = assign_shards(names, PARALLEL)
+        started = time.monotonic()
+        with multiprocessing.get_context("spawn").Pool(PARALLEL) as pool:
+            sent = sum(pool.map(_run_shard, [(url, str(work), ledger_url, i + 1, s) for i, s in enumerate(shards)]))
+        elapsed = time.monotonic() - started
+        rate = sent / elapsed * 60
+        stats = httpx.get(f"{url}/_emulator/stats", timeout=10).json()
+        print(f"sent {sent} sessions in {elapsed:.1f} s; emulator stats: {json.dumps(stats)}", flush=True)
+        naive = _naive(url, names, work)
+        print(f"naive sequential DataApi.request: {naive:,.0f} sessions/min over {NAIVE_REQUESTS} requests")
+        print(
+            f"end-to-end: {rate:,.0f} sessions/min = {100 * rate / CEILING_PER_MIN:.1f}% of ceiling "
+            f"({CEILING_PER_MIN:,.0f}/min), {rate / naive:.1f}× naive"
+        )
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

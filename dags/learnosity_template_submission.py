@@ -25,9 +25,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from learnosity_provider.operators import (
-    LearnosityRecordJobsOperator,
-    LearnositySubmitShardOperator,
+from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
+from learnosity_provider.operators.submit import LearnositySubmitShardOperator
+from learnosity_provider.operators.template import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
     LearnosityVerifyOperator,

@@ -1,7 +1,7 @@
-"""Operators of the submission pipelines: plan, submit a shard, record jobs, verify, report.
+"""Operators specific to the template-submission DAG: plan, verify by read-back, report.
 
-Each resolves connections, Variables and folders, then calls the Airflow-free core in
-`learnosity_core`; XCom carries only paths, counts and job references.
+pandas-backed modules (template_plan, template_report, extract) are imported inside execute(),
+so that parsing a DAG file stays cheap.
 """
 
 from __future__ import annotations
@@ -13,33 +13,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from learnosity_core.job_outcomes import session_outcomes
 from learnosity_core.report import render_html, summary_lines
-from learnosity_core.staging import Shard, read_batch, read_shard
-from learnosity_core.submission import submit_shard
+from learnosity_core.staging import read_batch
 from learnosity_core.verify import compare_sessions
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.operators.common import dag_and_run, parse_time
 
 if TYPE_CHECKING:
     from learnosity_core.extract import Window
     from learnosity_core.ledger import Ledger
-
-# pandas-backed modules (template_plan, template_report) are imported inside execute(), so that
-# parsing a DAG file stays cheap.
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _ids(context: Context) -> tuple[str, str]:
-    return context["dag"].dag_id, context["run_id"]
 
 
 class LearnosityTemplatePlanOperator(BaseOperator):
@@ -94,8 +77,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
     def _window(self, context: Context, dag_id: str, ledger: Ledger) -> Window:
         from learnosity_core.extract import Window
 
-        start = _parse_time(self.window_start)
-        end = _parse_time(self.window_end)
+        start = parse_time(self.window_start)
+        end = parse_time(self.window_end)
         if start is None and self.window_start in (None, ""):
             start = ledger.last_window_end(dag_id)
         if end is None:
@@ -105,7 +88,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from learnosity_core.template_plan import PlanRequest, plan_template_run
 
-        dag_id, run_id = _ids(context)
+        dag_id, run_id = dag_and_run(context)
         ledger = resources.ledger(self.state_conn_id)
         window = self._window(context, dag_id, ledger)
         self.log.info("Window: %s to %s", window.start or "the beginning", window.end)
@@ -147,93 +130,6 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         }
 
 
-class LearnositySubmitShardOperator(BaseOperator):
-    """Send one shard's batches concurrently within this task's share of the SET rate limit.
-
-    Map it over the planner's `shards`; `map_index_template="{{ task.shard['label'] }}"` gives
-    each mapped task a readable label. Returns the shard's job references.
-    """
-
-    template_fields: Sequence[str] = ("shard", "ignore_response_revisions")
-
-    def __init__(
-        self,
-        *,
-        shard: Any,
-        ignore_response_revisions: Any = False,
-        concurrency: int = 4,
-        learnosity_conn_id: str = LearnosityHook.default_conn_name,
-        state_conn_id: str = resources.STATE_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.shard = shard
-        self.ignore_response_revisions = ignore_response_revisions
-        self.concurrency = concurrency
-        self.learnosity_conn_id = learnosity_conn_id
-        self.state_conn_id = state_conn_id
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        shard = Shard.model_validate(self.shard)
-        stage = ObjectStoragePath(self.shard["stage"])
-        share = max(1, 50 // resources.parallel_shards())
-        client = LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share)
-        self.log.info("%s; rate share %d SET requests per window", shard.label, share)
-        result = submit_shard(
-            client,
-            resources.ledger(self.state_conn_id),
-            stage,
-            shard.shard,
-            read_shard(stage, shard.shard),
-            concurrency=self.concurrency,
-            ignore_response_revisions=True if self.ignore_response_revisions else None,
-        )
-        self.log.info(
-            "%s: posted %d batches, resumed %d already posted",
-            shard.label,
-            result.batches_posted,
-            result.batches_resumed,
-        )
-        return result.model_dump()
-
-
-class LearnosityRecordJobsOperator(BaseOperator):
-    """Read every job of this run and write per-session outcomes (and job errors) to the ledger."""
-
-    def __init__(
-        self,
-        *,
-        learnosity_conn_id: str = LearnosityHook.default_conn_name,
-        state_conn_id: str = resources.STATE_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.learnosity_conn_id = learnosity_conn_id
-        self.state_conn_id = state_conn_id
-
-    def execute(self, context: Context) -> dict[str, int]:
-        _, run_id = _ids(context)
-        ledger = resources.ledger(self.state_conn_id)
-        jobs_sessions = ledger.jobs_of_run(run_id)
-        client = LearnosityHook(self.learnosity_conn_id).get_client()
-        jobs = {j.reference: j for j in client.get_jobs(list(jobs_sessions))} if jobs_sessions else {}
-        counts = {"jobs": len(jobs_sessions), "completed": 0, "failed": 0}
-        for reference, session_ids in jobs_sessions.items():
-            outcomes = session_outcomes(jobs.get(reference), session_ids, reference)
-            ledger.record_job(
-                reference, str(jobs[reference].status) if reference in jobs else "unknown", outcomes
-            )
-            for outcome in outcomes:
-                counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
-        self.log.info(
-            "Recorded %d jobs: %d sessions completed, %d failed",
-            counts["jobs"],
-            counts["completed"],
-            counts["failed"],
-        )
-        return counts
-
-
 class LearnosityVerifyOperator(BaseOperator):
     """Read back this run's completed sessions and compare them with what was sent."""
 
@@ -256,7 +152,7 @@ class LearnosityVerifyOperator(BaseOperator):
         if not self.enabled:
             self.log.info("Verification switched off for this run")
             return {"verified": 0, "mismatched": 0}
-        dag_id, run_id = _ids(context)
+        dag_id, run_id = dag_and_run(context)
         ledger = resources.ledger(self.state_conn_id)
         stage = resources.stage_path(dag_id, run_id)
         completed = {
@@ -299,7 +195,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
         from learnosity_core.template_plan import PlanSummary
         from learnosity_core.template_report import build_template_report
 
-        dag_id, run_id = _ids(context)
+        dag_id, run_id = dag_and_run(context)
         ledger = resources.ledger(self.state_conn_id)
         stage = resources.stage_path(dag_id, run_id)
         plan = PlanSummary.model_validate_json((stage / "plan.json").read_text())

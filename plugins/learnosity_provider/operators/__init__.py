@@ -1,0 +1,1 @@
+"""Operators of the Learnosity pipelines, one module per concern."""

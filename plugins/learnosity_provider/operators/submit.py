@@ -1,0 +1,63 @@
+"""Submit one shard of staged batches (both data formats): the task mapped over shards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context, ObjectStoragePath
+
+from learnosity_core.staging import Shard, read_shard
+from learnosity_core.submission import submit_shard
+from learnosity_provider import resources
+from learnosity_provider.hooks import LearnosityHook
+
+
+class LearnositySubmitShardOperator(BaseOperator):
+    """Send one shard's batches concurrently within this task's share of the SET rate limit.
+
+    Map it over the planner's `shards`; `map_index_template="{{ task.shard['label'] }}"` gives
+    each mapped task a readable label. Returns the shard's job references.
+    """
+
+    template_fields: Sequence[str] = ("shard", "ignore_response_revisions")
+
+    def __init__(
+        self,
+        *,
+        shard: Any,
+        ignore_response_revisions: Any = False,
+        concurrency: int = 4,
+        learnosity_conn_id: str = LearnosityHook.default_conn_name,
+        state_conn_id: str = resources.STATE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.shard = shard
+        self.ignore_response_revisions = ignore_response_revisions
+        self.concurrency = concurrency
+        self.learnosity_conn_id = learnosity_conn_id
+        self.state_conn_id = state_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        shard = Shard.model_validate(self.shard)
+        stage = ObjectStoragePath(self.shard["stage"])
+        share = max(1, 50 // resources.parallel_shards())
+        client = LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share)
+        self.log.info("%s; rate share %d SET requests per window", shard.label, share)
+        result = submit_shard(
+            client,
+            resources.ledger(self.state_conn_id),
+            stage,
+            shard.shard,
+            read_shard(stage, shard.shard),
+            concurrency=self.concurrency,
+            ignore_response_revisions=True if self.ignore_response_revisions else None,
+        )
+        self.log.info(
+            "%s: posted %d batches, resumed %d already posted",
+            shard.label,
+            result.batches_posted,
+            result.batches_resumed,
+        )
+        return result.model_dump()

@@ -11,11 +11,13 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUIRED_COLUMNS = ("user_id", "activity_id", "question_id", "response")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -105,6 +107,8 @@ def iter_rows(
     chunksize: int = 50_000,
 ) -> Iterator[pd.DataFrame]:
     """Every row of every changed session, ordered by activity and learner, in bounded chunks."""
+    import pandas as pd  # here, not at import time: DAG files import this module while parsing
+
     columns = source_columns(engine, source)
     where, params = _where(engine, source, columns, window, activity_ids)
     order = "src.activity_id, src.user_id" + (", src.attempt" if "attempt" in columns else "")

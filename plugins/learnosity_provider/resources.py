@@ -23,7 +23,8 @@ STATE_CONN_ID = "learnosity_state"
 API_POOL = "learnosity_api"
 
 
-def _home() -> Path:
+def learnosity_home() -> Path:
+    """$AIRFLOW_HOME/learnosity: where the embedded defaults keep their files."""
     return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "learnosity"
 
 
@@ -43,7 +44,7 @@ def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
     try:
         return Ledger.from_url(sql_url(conn_id))
     except AirflowNotFoundException:
-        path = _home() / "ledger.db"
+        path = learnosity_home() / "ledger.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return Ledger.from_url(f"sqlite:///{path}")
 
@@ -55,7 +56,7 @@ def source() -> Source:
 
 
 def _base(variable: str, folder: str) -> ObjectStoragePath:
-    default = (_home() / folder).as_uri()
+    default = (learnosity_home() / folder).as_uri()
     return ObjectStoragePath(Variable.get(variable, default=default))
 
 

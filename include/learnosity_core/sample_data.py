@@ -180,3 +180,23 @@ def seed_warehouse(engine: Engine, rows: pd.DataFrame, table: str = "learnosity_
     frame = rows.assign(row_id=range(1, len(rows) + 1))
     frame.to_sql(table, engine, if_exists="append", index=False, chunksize=5000)
     return len(frame)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Seed a warehouse with the emulator's demo activities (used by docker-compose's init)."""
+    import argparse
+
+    from learnosity_core.emulator.seed import demo_templates
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--url", required=True, help="SQLAlchemy URL of the warehouse")
+    parser.add_argument("--learners", type=int, default=2000)
+    parser.add_argument("--table", default="learnosity_responses")
+    args = parser.parse_args(argv)
+    rows = sample_rows(demo_templates(), learners=args.learners)
+    count = seed_warehouse(sa.create_engine(args.url), rows, args.table)
+    print(f"seeded {count} rows into {args.table}")
+
+
+if __name__ == "__main__":
+    main()

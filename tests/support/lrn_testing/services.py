@@ -21,16 +21,25 @@ def _missing(what: str, why: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    engine = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        _missing("PostgreSQL on 127.0.0.1:5432", str(exc.orig).strip().splitlines()[0])
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_available: None) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"lrn_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        _missing("PostgreSQL on 127.0.0.1:5432", str(exc.orig).strip().splitlines()[0])
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as conn:
@@ -38,7 +47,7 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_available() -> None:
     try:
         with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:

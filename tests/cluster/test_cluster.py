@@ -1,0 +1,118 @@
+"""The template DAG on a real CeleryExecutor cluster: scheduler, dag-processor, triggerer,
+api-server and two Celery workers on this machine's PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from learnosity_core.emulator.seed import demo_templates
+from learnosity_core.sample_data import sample_rows, seed_warehouse
+from lrn_testing.cluster import Cluster, running_cluster
+
+pytestmark = pytest.mark.cluster
+DAG_ID = "learnosity_template_submission"
+LEARNERS = 120
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
+    """A seeded SQLite warehouse and the number of sessions in it that are valid."""
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
+    rows = sample_rows(demo_templates(), learners=LEARNERS, invalid=False)
+    seed_warehouse(sa.create_engine(f"sqlite:///{path}"), rows)
+    sessions = rows.groupby(["activity_id", "user_id"]).ngroups
+    return json.dumps({"conn_type": "sqlite", "host": str(path)}), sessions
+
+
+def _stored(cluster: Cluster) -> list[dict]:
+    return list(httpx.get(f"{cluster.emulator_url}/_emulator/sessions", timeout=60).json())
+
+
+def _assert_stored_exactly_once(cluster: Cluster, expected: int) -> None:
+    stored = _stored(cluster)
+    ids = [s["session_id"] for s in stored]
+    assert len(ids) == len(set(ids)) == expected
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    warehouse: tuple[str, int],
+    redis_available: None,
+    postgres_available: None,
+) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("cluster")
+    # Slow SET answers and jobs keep submission and the wait long enough to observe and to fault.
+    emulator_env = {"EMULATOR_JOB_DELAY_S": "3", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
+    with running_cluster(tmp, warehouse[0], emulator_env) as running:
+        yield running
+
+
+def test_run_succeeds_on_both_workers_with_a_deferred_wait(
+    cluster: Cluster, warehouse: tuple[str, int]
+) -> None:
+    states: dict[str, set[str]] = {}
+
+    def observe(tis: list[dict]) -> None:
+        for ti in tis:
+            states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+
+    run_id = cluster.trigger(DAG_ID, {"batch_size": 5, "verify": True})
+    assert cluster.wait_for_run(DAG_ID, run_id, on_poll=observe) == "success", cluster.log("scheduler")[
+        -3000:
+    ]
+    _assert_stored_exactly_once(cluster, warehouse[1])
+
+    tis = cluster.task_instances(DAG_ID, run_id)
+    submit_hosts = {ti["hostname"] for ti in tis if ti["task_id"] == "submit"}
+    assert submit_hosts == {"w1", "w2"}, f"submit shards ran on {submit_hosts}"
+    assert "deferred" in states["wait_for_jobs"], states["wait_for_jobs"]
+    assert "LearnosityJobsTrigger" in cluster.log("triggerer")
+    labels = {ti["rendered_map_index"] for ti in tis if ti["task_id"] == "submit"}
+    assert all(label and label.startswith("shard ") for label in labels), labels
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(cluster: Cluster, warehouse: tuple[str, int]) -> None:
+    run_id = cluster.trigger(DAG_ID, {"batch_size": 2, "force_resubmit": True, "verify": False})
+    killed = threading.Event()
+
+    def kill_when_submitting(tis: list[dict]) -> None:
+        if killed.is_set():
+            return
+        if any(
+            ti["task_id"] == "submit" and ti["state"] == "running" and ti["hostname"] == "w1" for ti in tis
+        ):
+            time.sleep(2)  # let it post a few batches first
+            cluster.kill("worker1")
+            killed.set()
+
+    state = cluster.wait_for_run(DAG_ID, run_id, timeout=900, on_poll=kill_when_submitting)
+    assert killed.is_set(), "worker 1 never ran a submit shard"
+    assert state == "success", cluster.log("scheduler")[-3000:]
+    _assert_stored_exactly_once(cluster, warehouse[1])
+    stored = {s["session_id"]: s for s in _stored(cluster)}
+    assert all(s["writes"] >= 2 for s in stored.values()), "force_resubmit must have re-sent every session"
+
+
+def test_every_started_process_is_stopped(
+    tmp_path: Path, redis_available: None, postgres_available: None
+) -> None:
+    """The harness stops what it started even when the body fails."""
+    started: list[int] = []
+    with pytest.raises(RuntimeError, match="boom"), running_cluster(tmp_path, "sqlite://") as running:
+        started = [p.pid for p in running.procs.values()]
+        raise RuntimeError("boom")
+    assert started
+    for pid in started:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -4,34 +4,18 @@ api-server and two Celery workers on this machine's PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from learnosity_core.emulator.seed import demo_templates
-from learnosity_core.sample_data import sample_rows, seed_warehouse
 from lrn_testing.cluster import Cluster, running_cluster
 
 pytestmark = pytest.mark.cluster
 DAG_ID = "learnosity_template_submission"
-LEARNERS = 120
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
-    """A seeded SQLite warehouse and the number of sessions in it that are valid."""
-    path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
-    rows = sample_rows(demo_templates(), learners=LEARNERS, invalid=False)
-    seed_warehouse(sa.create_engine(f"sqlite:///{path}"), rows)
-    sessions = rows.groupby(["activity_id", "user_id"]).ngroups
-    return json.dumps({"conn_type": "sqlite", "host": str(path)}), sessions
 
 
 def _stored(cluster: Cluster) -> list[dict]:
@@ -42,20 +26,6 @@ def _assert_stored_exactly_once(cluster: Cluster, expected: int) -> None:
     stored = _stored(cluster)
     ids = [s["session_id"] for s in stored]
     assert len(ids) == len(set(ids)) == expected
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-    warehouse: tuple[str, int],
-    redis_available: None,
-    postgres_available: None,
-) -> Iterator[Cluster]:
-    tmp = tmp_path_factory.mktemp("cluster")
-    # Slow SET answers and jobs keep submission and the wait long enough to observe and to fault.
-    emulator_env = {"EMULATOR_JOB_DELAY_S": "3", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
-    with running_cluster(tmp, warehouse[0], emulator_env) as running:
-        yield running
 
 
 def test_run_succeeds_on_both_workers_with_a_deferred_wait(

@@ -1,0 +1,39 @@
+"""One real cluster for every test in this folder (starting one takes about 20 s)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from learnosity_core.emulator.seed import demo_templates
+from learnosity_core.sample_data import sample_rows, seed_warehouse
+from lrn_testing.cluster import Cluster, running_cluster
+
+LEARNERS = 120
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
+    """A seeded SQLite warehouse and the number of sessions in it that are valid."""
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
+    rows = sample_rows(demo_templates(), learners=LEARNERS, invalid=False)
+    seed_warehouse(sa.create_engine(f"sqlite:///{path}"), rows)
+    sessions = rows.groupby(["activity_id", "user_id"]).ngroups
+    return json.dumps({"conn_type": "sqlite", "host": str(path)}), sessions
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    warehouse: tuple[str, int],
+    redis_available: None,
+    postgres_available: None,
+) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("cluster")
+    # Slow SET answers and jobs keep submission and the wait long enough to observe and to fault.
+    emulator_env = {"EMULATOR_JOB_DELAY_S": "3", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
+    with running_cluster(tmp, warehouse[0], emulator_env) as running:
+        yield running

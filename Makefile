@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck unit demo emulator bench-transform bench-e2e clean
+.PHONY: install browser test test-cluster lint typecheck unit demo emulator bench-transform bench-e2e clean
 
 install: $(STAMP)
 
@@ -24,10 +24,18 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# Debian's Chromium for the UI test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+unit: install browser
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# The real CeleryExecutor cluster and the browser test alone (they also run in `make test`).
+test-cluster: install browser
+	$(PY) -m pytest tests/cluster
 
 demo: install
 	$(PY) scripts/demo.py

@@ -119,10 +119,14 @@ def sample_rows(
     invalid: bool = True,
     now: datetime | None = None,
 ) -> pd.DataFrame:
-    """One row per learner per question for every activity; bad rows planted when `invalid`."""
+    """One row per learner per question for every activity; bad rows planted when `invalid`.
+
+    `frame.attrs["invalid_sessions"]` names the sessions the planted rows must hold back.
+    """
     rng = random.Random(seed)
     base = (now or datetime.now(UTC)).replace(microsecond=0, tzinfo=None) - timedelta(hours=6)
     rows: list[dict[str, Any]] = []
+    planted: set[tuple[str, str]] = set()
     for activity_id, template in templates.items():
         questions = list(find_questions(template).values())
         targets: dict[tuple[int, str], str] = {}
@@ -148,12 +152,16 @@ def sample_rows(
                 }
                 if (kind := targets.get((learner, q.id))) is not None:
                     _corrupt(kind, row, q)
+                    planted.add((activity_id, user_id))
                 rows.append(row)
     if invalid and templates:
         first = next(iter(templates))
         ghost = [r for r in rows if r["activity_id"] == first][:3]
         rows += [dict(r, activity_id="activity-not-in-learnosity") for r in ghost]
-    return pd.DataFrame(rows)
+        planted |= {("activity-not-in-learnosity", r["user_id"]) for r in ghost}
+    frame = pd.DataFrame(rows)
+    frame.attrs["invalid_sessions"] = planted  # (activity_id, user_id) of every session held back
+    return frame
 
 
 def _fits(kind: str, q: TemplateQuestion) -> bool:

@@ -1,0 +1,126 @@
+"""End-to-end DAG runs with `dag.test()` against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from learnosity_core.emulator import EmulatorServer
+from learnosity_core.emulator.seed import demo_templates
+from learnosity_core.ledger import Ledger
+from learnosity_core.sample_data import sample_rows, seed_warehouse
+from lrn_testing.airflow_env import REPO
+
+LEARNERS = 25
+
+
+@dataclass
+class Pipeline:
+    """One configured deployment: warehouse, ledger, folders and the emulator behind it."""
+
+    emulator: EmulatorServer
+    warehouse: sa.Engine
+    rows: pd.DataFrame
+    ledger_url: str
+    stage: Path
+    reports: Path
+
+    def stored(self) -> list[dict[str, Any]]:
+        return self.emulator.stored_sessions()
+
+    def writes(self) -> dict[str, int]:
+        return {s["session_id"]: int(s["writes"]) for s in self.stored()}
+
+    def ledger(self) -> Ledger:
+        return Ledger.from_url(self.ledger_url)
+
+    def valid_sessions(self) -> set[tuple[str, str]]:
+        """(activity_id, user_id) of every session that must be stored."""
+        keys = set(zip(self.rows["activity_id"], self.rows["user_id"], strict=True))
+        return keys - self.rows.attrs["invalid_sessions"]
+
+    def stored_keys(self) -> list[tuple[str, str]]:
+        return [(s["activity_id"], s["user_id"]) for s in self.stored()]
+
+    def assert_exactly_once(self) -> None:
+        keys = self.stored_keys()
+        assert len(keys) == len(set(keys)), "a session was stored twice"
+        assert set(keys) == self.valid_sessions()
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_db: Path) -> Any:
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def _pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer, warehouse_url: str, conn: dict
+) -> Pipeline:
+    rows = sample_rows(demo_templates(), learners=LEARNERS)
+    engine = sa.create_engine(warehouse_url)
+    seed_warehouse(engine, rows)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNOSITY_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "learnosity",
+                "host": emulator.url,
+                "login": "emulatordemokey1",
+                "password": "emulator-demo-secret",
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_WAREHOUSE", json.dumps(conn))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNOSITY_STATE",
+        json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_STAGE_PATH", (tmp_path / "stage").as_uri())
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_REPORTS_PATH", (tmp_path / "reports").as_uri())
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH", (tmp_path / "landing").as_uri())
+    return Pipeline(emulator, engine, rows, ledger_url, tmp_path / "stage", tmp_path / "reports")
+
+
+@pytest.fixture
+def sqlite_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer) -> Pipeline:
+    path = tmp_path / "warehouse.db"
+    return _pipeline(
+        monkeypatch, tmp_path, emulator, f"sqlite:///{path}", {"conn_type": "sqlite", "host": str(path)}
+    )
+
+
+@pytest.fixture
+def postgres_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer, postgres_url: str
+) -> Pipeline:
+    url = sa.make_url(postgres_url)
+    conn = {
+        "conn_type": "postgres",
+        "host": url.host,
+        "port": url.port,
+        "login": url.username,
+        "schema": url.database,
+    }
+    return _pipeline(monkeypatch, tmp_path, emulator, postgres_url, conn)
+
+
+@pytest.fixture
+def run_dag(dagbag: Any) -> Callable[..., Any]:
+    """Run a DAG once with `dag.test()` (triggers run in-process) and return its DagRun."""
+
+    def run(dag_id: str, **conf: Any) -> Any:
+        return dagbag.get_dag(dag_id).test(run_conf=conf)
+
+    return run

@@ -7,8 +7,10 @@ appears so the quarantine has something to show.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,3 +210,74 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def sample_blob_session(
+    template: dict[str, Any], activity_id: str, user_id: str, revision: int, dt_saved: str, seed: int = 0
+) -> dict[str, Any]:
+    """A failed-submission session document answering the template's mcq and shorttext questions."""
+    from learnosity_core.question_types import count_characters, encode_text
+
+    rng = random.Random(f"{activity_id}/{user_id}/{seed}")
+    responses: dict[str, Any] = {}
+    for q in find_questions(template).values():
+        if q.type == "mcq" and q.allowed_values:
+            value: Any = [rng.choice(sorted(q.allowed_values))]
+            responses[q.id] = {
+                "value": value,
+                "type": "array",
+                "apiVersion": "v2.200.0",
+                "revision": revision,
+            }
+        elif q.type == "shorttext":
+            text = _text(rng, 2)
+            responses[q.id] = {
+                "value": encode_text(text),
+                "type": "string",
+                "characterCount": count_characters(text),
+                "apiVersion": "v2.200.0",
+                "revision": revision,
+            }
+    return {
+        "session_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"failed/{activity_id}/{user_id}")),
+        "user_id": user_id,
+        "activity_id": activity_id,
+        "dt_saved": dt_saved,
+        "responses": responses,
+    }
+
+
+MALFORMED_BLOBS: dict[str, bytes] = {
+    "not-base64.txt": b"this is not base64 at all!",
+    "not-utf8.txt": base64.b64encode(b"\xff\xfe\xfa not utf-8"),
+    "not-json.txt": base64.b64encode(b"{session: broken"),
+    "no-identity.txt": base64.b64encode(json.dumps({"responses": {"q": {}}}).encode()),
+    "empty.txt": b"",
+    "binary-junk.bin": bytes(range(256)) * 4,
+}
+
+
+def write_sample_blobs(
+    folder: Any, templates: Mapping[str, dict[str, Any]], learners: int = 20
+) -> dict[str, int]:
+    """Valid blobs (as copied: wrapped at 76 characters), one older duplicate, and malformed files."""
+    from learnosity_core.failed_submission import encode_failed_session
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"valid": 0, "duplicates": 0, "malformed": 0}
+    activity_id, template = next(iter(templates.items()))
+    for n in range(learners):
+        doc = sample_blob_session(
+            template, activity_id, f"online-{n:04d}", 2, f"2026-11-21T10:{n % 60:02d}:00"
+        )
+        blob = encode_failed_session(doc)
+        wrapped = "\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
+        (folder / f"session-{n:04d}.txt").write_text(f"  {wrapped}\n", encoding="ascii")
+        written["valid"] += 1
+    older = sample_blob_session(template, activity_id, "online-0000", 1, "2026-11-21T09:00:00", seed=1)
+    (folder / "session-0000-older-copy.txt").write_text(encode_failed_session(older), encoding="ascii")
+    written["duplicates"] += 1
+    for name, content in MALFORMED_BLOBS.items():
+        (folder / name).write_bytes(content)
+        written["malformed"] += 1
+    return written

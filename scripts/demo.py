@@ -3,7 +3,9 @@
 Seeds a SQLite warehouse with sample responses (every question type, a few thousand learners,
 some deliberately invalid rows), starts the local Data API emulator, runs the
 `learnosity_template_submission` DAG with `airflow dags test`, and prints the run's summary and
-the path of its HTML report. Everything lives under `.demo/`, recreated on every run.
+the path of its HTML report; then replays sample failed-submission blobs (valid ones, a
+duplicate and malformed files) with `learnosity_failed_submission_replay`. Everything lives
+under `.demo/`, recreated on every run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ BIN = Path(sys.executable).parent
 CONSUMER_KEY = "emulatordemokey1"
 CONSUMER_SECRET = "emulator-demo-secret"  # the emulator's public demo credential, not a real secret
 LEARNERS = int(os.environ.get("DEMO_LEARNERS", "2000"))
+LANDING = DEMO / "failed_submissions"
 
 
 def _free_port() -> int:
@@ -95,7 +98,7 @@ def main() -> int:
     from learnosity_core.emulator.seed import demo_templates
     from learnosity_core.ledger import Ledger
     from learnosity_core.report import summary_lines
-    from learnosity_core.sample_data import sample_rows, seed_warehouse
+    from learnosity_core.sample_data import sample_rows, seed_warehouse, write_sample_blobs
     from learnosity_core.template_plan import PlanSummary
     from learnosity_core.template_report import build_template_report
 
@@ -119,10 +122,24 @@ def main() -> int:
         print(f"DAG run finished in {time.monotonic() - started:.0f} s with exit code {code}")
         stored = httpx.get(f"http://127.0.0.1:{port}/_emulator/sessions", timeout=30).json()
         print(f"Sessions stored in the emulator: {len(stored)}")
+
+        blobs = write_sample_blobs(LANDING, demo_templates())
+        print(f"\nLanding folder {LANDING}: {blobs}")
+        print("Running learnosity_failed_submission_replay (airflow dags test) ...")
+        replay_code = _airflow(
+            env, "dags", "test", "learnosity_failed_submission_replay", log=DEMO / "replay-run.log"
+        )
+        print(f"Replay run finished with exit code {replay_code}")
+        for folder in ("processed", "duplicates", "quarantine"):
+            files = [p for p in (LANDING / folder).glob("*") if not p.name.endswith(".reason.txt")]
+            print(f"  {folder}/: {len(files)} files")
+        stored = httpx.get(f"http://127.0.0.1:{port}/_emulator/sessions", timeout=30).json()
+        print(f"Sessions stored in the emulator now: {len(stored)}")
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
 
+    print()
     stage = next((DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission").iterdir())
     plan = PlanSummary.model_validate_json((stage / "plan.json").read_text())
     ledger = Ledger.from_url(f"sqlite:///{DEMO / 'airflow' / 'learnosity' / 'ledger.db'}")
@@ -130,10 +147,12 @@ def main() -> int:
         "learnosity_template_submission", plan, ledger.sessions_of_run(plan.run_id)
     )
     print("\n".join(summary_lines(report)))
-    reports = sorted((DEMO / "airflow" / "learnosity" / "reports").rglob("report.html"))
-    print(f"Report: {reports[-1] if reports else 'not written'}")
-    print(f"Task logs: {DEMO / 'template-run.log'}")
-    return code
+    reports = DEMO / "airflow" / "learnosity" / "reports"
+    for dag_id in ("learnosity_template_submission", "learnosity_failed_submission_replay"):
+        found = sorted((reports / dag_id).rglob("report.html"))
+        print(f"Report ({dag_id}): {found[-1] if found else 'not written'}")
+    print(f"Task logs: {DEMO / 'template-run.log'}, {DEMO / 'replay-run.log'}")
+    return code or replay_code
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ with DAG(
         pool=API_POOL,
         ignore_response_revisions="{{ params.ignore_response_revisions }}",
         map_index_template="{{ task.shard['label'] }}",
-    ).expand(shard=plan.output["shards"])
+    ).expand(shard=plan.output)
     wait = LearnosityJobsSensor(
         task_id="wait_for_jobs",
         job_references=submit.output,

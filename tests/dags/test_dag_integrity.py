@@ -15,17 +15,17 @@ def dagbag() -> DagBag:
 
 def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert "learnosity_template_submission" in dagbag.dag_ids
+    assert {"learnosity_template_submission", "learnosity_failed_submission_replay"} <= set(dagbag.dag_ids)
 
 
-@pytest.mark.parametrize("dag_id", ["learnosity_template_submission"])
+@pytest.mark.parametrize("dag_id", ["learnosity_template_submission", "learnosity_failed_submission_replay"])
 def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) -> None:
-    dag = dagbag.get_dag(dag_id)
+    dag = dagbag.dags[dag_id]
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert "learnosity" in dag.tags
     assert dag.doc_md and dag.doc_md.strip().startswith("###")
-    assert dag.timetable.summary  # a real schedule, not None
+    assert dag.timetable.can_be_scheduled and dag.timetable.expression  # a real cron schedule
     for name, param in dag.params.items():
         param.resolve()  # every param has a valid default, so scheduled runs need no form
         assert param.description, f"param {name} has no description for the trigger form"
@@ -33,9 +33,22 @@ def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) 
 
 
 def test_template_dag_shape(dagbag: DagBag) -> None:
-    dag = dagbag.get_dag("learnosity_template_submission")
+    dag = dagbag.dags["learnosity_template_submission"]
     order = [t.task_id for t in dag.topological_sort()]
     assert order == ["plan", "submit", "wait_for_jobs", "record_jobs", "verify", "report"]
     assert dag.get_task("submit").pool == "learnosity_api"
     assert dag.get_task("wait_for_jobs").deferrable is True
-    assert dag.params["batch_size"].schema["maximum"] == 50
+    assert dag.params.get_param("batch_size").schema["maximum"] == 50
+
+
+def test_replay_dag_shape(dagbag: DagBag) -> None:
+    dag = dagbag.dags["learnosity_failed_submission_replay"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "plan",
+        "submit",
+        "wait_for_jobs",
+        "record_jobs",
+        "report",
+    ]
+    assert dag.get_task("submit").pool == "learnosity_api"
+    assert set(dag.params) == {"source", "dry_run", "ignore_response_revisions"}

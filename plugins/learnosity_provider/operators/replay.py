@@ -68,7 +68,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
         self.warehouse_conn_id = warehouse_conn_id
         self.state_conn_id = state_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         dag_id, run_id = dag_and_run(context)
         landing = landing_path(self.source or None)
         stage = resources.stage_path(dag_id, run_id)
@@ -93,8 +93,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             " (dry run: nothing moved or sent)" if self.dry_run else "",
         )
         shards = [dict(s.model_dump(), stage=str(stage)) for s in summary.shards]
-        context["ti"].xcom_push(key="shards", value=shards)
-        return {"stage": str(stage), "shards": len(shards), "sessions": summary.staged}
+        return shards
 
 
 class LearnosityReplayReportOperator(BaseOperator):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 class LearnosityTemplatePlanOperator(BaseOperator):
     """Extract changed sessions, fetch each activity's template once, transform, skip what was
-    delivered, stage batches and shards. Pushes `shards` (the list submit maps over) and `stage`.
+    delivered, stage batches and shards. Returns the shards (what submit maps over).
 
     :param activity_ids: only these activities (empty: all).
     :param window_start: override the incremental window's start (ISO timestamp, UTC if naive).
@@ -85,7 +85,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             end = context.get("data_interval_end") or datetime.now(UTC)
         return Window(start=start, end=end)
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from learnosity_core.template_plan import PlanRequest, plan_template_run
 
         dag_id, run_id = dag_and_run(context)
@@ -121,13 +121,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             " - dry run, nothing staged" if self.dry_run else "",
         )
         shards = [dict(s.model_dump(), stage=str(stage)) for s in summary.shards]
-        context["ti"].xcom_push(key="shards", value=shards)
-        return {
-            "stage": str(stage),
-            "shards": len(shards),
-            "sessions": staged,
-            "rows_quarantined": quarantined,
-        }
+        return shards
 
 
 class LearnosityVerifyOperator(BaseOperator):

@@ -56,15 +56,16 @@ def test_rerun_sends_nothing_and_a_changed_row_resends_only_its_session(
     assert run_dag(DAG_ID, window_start="2000-01-01T00:00:00Z").state == DagRunState.SUCCESS
     assert sqlite_pipeline.writes() == before, "a rerun over the same content must send nothing"
 
-    activity, user = sorted(sqlite_pipeline.valid_sessions())[0]
+    rows = sqlite_pipeline.rows
+    shorttext = rows[rows["question_type"] == "shorttext"]
+    activity, user, question = next(
+        (a, u, q)
+        for a, u, q in zip(
+            shorttext["activity_id"], shorttext["user_id"], shorttext["question_id"], strict=True
+        )
+        if (a, u) in sqlite_pipeline.valid_sessions()
+    )
     with sqlite_pipeline.warehouse.begin() as conn:
-        question = conn.execute(
-            sa.text(
-                "SELECT question_id FROM learnosity_responses WHERE activity_id = :a AND user_id = :u"
-                " AND question_type = 'shorttext'"
-            ),
-            {"a": activity, "u": user},
-        ).scalar_one()
         conn.execute(
             sa.text(
                 "UPDATE learnosity_responses SET response = 'a corrected answer', updated_at = :t"

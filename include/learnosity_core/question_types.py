@@ -43,7 +43,9 @@ HTML_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2"})
 
 GRIDDED_PATTERN: Final[str] = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 _GRIDDED = re.compile(GRIDDED_PATTERN)
-_TAG = re.compile(r"<[^>]*>")
+# A tag in rich text: `<` up to the next `>` (public so column-wise code strips the same markup).
+TAG_PATTERN: Final[str] = r"<[^>]*>"
+_TAG = re.compile(TAG_PATTERN)
 
 
 def encode_text(raw: str) -> str:

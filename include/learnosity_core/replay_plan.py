@@ -91,7 +91,7 @@ def landing_files(landing: StoragePath) -> list[Any]:
     """Blob files directly in the landing folder (not in its bookkeeping sub-folders)."""
     if not landing.exists():
         return []
-    files = [p for p in landing.iterdir() if p.is_file() and not p.name.endswith(".reason.txt")]  # type: ignore[attr-defined]
+    files = [p for p in landing.iterdir() if p.is_file() and not p.name.endswith(".reason.txt")]
     return sorted(files, key=lambda p: p.name)
 
 
@@ -100,7 +100,7 @@ def move(path: Any, landing: StoragePath, folder: str, reason: str | None = None
     target_dir = landing / folder
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
-    target.write_bytes(path.read_bytes())  # type: ignore[attr-defined]
+    target.write_bytes(path.read_bytes())
     if reason is not None:
         (target_dir / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
     path.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from learnosity_core.replay_plan import ReplaySummary
@@ -11,7 +12,7 @@ REPLAY_COLUMNS = ["found", "invalid", "duplicates", "already_delivered", "submit
 
 
 def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[dict[str, Any]]) -> RunReport:
-    outcomes = outcome_counts(sessions, key="data_format").get("failed_submission", {})
+    outcomes: Counter[str] = outcome_counts(sessions, key="data_format").get("failed_submission", Counter())
     counts = {
         "found": summary.found,
         "invalid": sum(summary.invalid_by_reason.values()),

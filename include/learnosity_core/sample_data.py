@@ -152,8 +152,9 @@ def sample_rows(
                         "%Y-%m-%d %H:%M:%S"
                     ),
                 }
-                if (kind := targets.get((learner, q.id))) is not None:
-                    _corrupt(kind, row, q)
+                planted_kind = targets.get((learner, q.id))
+                if planted_kind is not None:
+                    _corrupt(planted_kind, row, q)
                     planted.add((activity_id, user_id))
                 rows.append(row)
     if invalid and templates:

@@ -9,9 +9,9 @@ the Data API upserts sessions by id, so a re-sent session is stored once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -26,7 +26,10 @@ class SessionSubmitter(Protocol):
     """The two Data API operations a shard needs (the real client satisfies it)."""
 
     def submit_template_sessions(
-        self, template: dict, sessions: Sequence[object], ignore_response_revisions: bool | None = None
+        self,
+        template: Mapping[str, Any],
+        sessions: Sequence[Mapping[str, Any] | str],
+        ignore_response_revisions: bool | None = None,
     ) -> str: ...
 
     def submit_failed_sessions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from learnosity_core.report import ReportGroup, RunReport, failures, merge_reasons, outcome_counts
@@ -23,7 +24,7 @@ def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[dict[st
     outcomes = outcome_counts(sessions)
     groups = []
     for activity_id, c in sorted(plan.activities.items()):
-        o = outcomes.get(activity_id, {})
+        o = outcomes.get(activity_id, Counter())
         groups.append(
             ReportGroup(
                 name=activity_id,

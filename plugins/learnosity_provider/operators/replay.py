@@ -49,7 +49,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
     :param dry_run: validate and report; move no file and stage nothing.
     """
 
-    template_fields: Sequence[str] = ("source", "dry_run")
+    template_fields: Sequence[str] = ("source", "dry_run_requested")
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
-        self.dry_run = dry_run
+        self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
         self.max_shards = max_shards
         self.warehouse_conn_id = warehouse_conn_id
         self.state_conn_id = state_conn_id
@@ -78,7 +78,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             resources.ledger(self.state_conn_id),
             stage,
             run_id,
-            dry_run=bool(self.dry_run),
+            dry_run=bool(self.dry_run_requested),
             max_shards=self.max_shards,
         )
         summary.landing = str(landing)
@@ -90,7 +90,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             summary.duplicates,
             summary.already_delivered,
             summary.staged,
-            " (dry run: nothing moved or sent)" if self.dry_run else "",
+            " (dry run: nothing moved or sent)" if self.dry_run_requested else "",
         )
         shards = [dict(s.model_dump(), stage=str(stage)) for s in summary.shards]
         return shards

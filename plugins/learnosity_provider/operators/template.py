@@ -44,7 +44,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         "window_end",
         "batch_size",
         "force_resubmit",
-        "dry_run",
+        "dry_run_requested",
     )
 
     def __init__(
@@ -68,7 +68,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         self.window_end = window_end
         self.batch_size = batch_size
         self.force_resubmit = force_resubmit
-        self.dry_run = dry_run
+        self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
         self.max_shards = max_shards
         self.learnosity_conn_id = learnosity_conn_id
         self.warehouse_conn_id = warehouse_conn_id
@@ -108,7 +108,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
                 batch_size=int(self.batch_size),
                 max_shards=self.max_shards,
                 force_resubmit=bool(self.force_resubmit),
-                dry_run=bool(self.dry_run),
+                dry_run=bool(self.dry_run_requested),
             ),
         )
         staged = sum(c.sessions_staged for c in summary.activities.values())
@@ -118,7 +118,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             staged,
             len(summary.shards),
             quarantined,
-            " - dry run, nothing staged" if self.dry_run else "",
+            " - dry run, nothing staged" if self.dry_run_requested else "",
         )
         shards = [dict(s.model_dump(), stage=str(stage)) for s in summary.shards]
         return shards

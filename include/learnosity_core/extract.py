@@ -67,34 +67,36 @@ def source_columns(engine: Engine, source: Source) -> list[str]:
     return columns
 
 
-def _where(
-    engine: Engine, source: Source, columns: Sequence[str], window: Window, activity_ids: Sequence[str]
-) -> tuple[str, dict[str, Any]]:
+def _filters(
+    engine: Engine, columns: Sequence[str], window: Window, activity_ids: Sequence[str], alias: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Row conditions: the activity filter, and the window on `updated_at` when the source has it."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if activity_ids:
         names = [f"a{i}" for i in range(len(activity_ids))]
-        clauses.append(f"src.activity_id IN ({', '.join(':' + n for n in names)})")
+        clauses.append(f"{alias}.activity_id IN ({', '.join(':' + n for n in names)})")
         params.update(dict(zip(names, activity_ids, strict=True)))
-    if "updated_at" in columns and (window.start or window.end):
-        inner = ["c.activity_id = src.activity_id", "c.user_id = src.user_id"]
-        if window.start:
-            inner.append("c.updated_at >= :window_start")
-            params["window_start"] = _bind_time(engine, window.start)
-        if window.end:
-            inner.append("c.updated_at < :window_end")
-            params["window_end"] = _bind_time(engine, window.end)
-        clauses.append(f"EXISTS (SELECT 1 FROM {source.from_clause('c')} WHERE {' AND '.join(inner)})")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    if "updated_at" in columns and window.start:
+        clauses.append(f"{alias}.updated_at >= :window_start")
+        params["window_start"] = _bind_time(engine, window.start)
+    if "updated_at" in columns and window.end:
+        clauses.append(f"{alias}.updated_at < :window_end")
+        params["window_end"] = _bind_time(engine, window.end)
+    return clauses, params
+
+
+def _where(clauses: list[str]) -> str:
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
 def changed_activities(
     engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()
 ) -> list[str]:
-    """Activities with at least one changed session: each template is fetched once per run."""
+    """Activities with at least one changed row: each template is fetched once per run."""
     columns = source_columns(engine, source)
-    where, params = _where(engine, source, columns, window, activity_ids)
-    sql = f"SELECT DISTINCT src.activity_id FROM {source.from_clause()}{where}"
+    clauses, params = _filters(engine, columns, window, activity_ids, "src")
+    sql = f"SELECT DISTINCT src.activity_id FROM {source.from_clause()}{_where(clauses)}"
     with engine.connect() as conn:
         return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if a is not None)
 
@@ -110,8 +112,14 @@ def iter_rows(
     import pandas as pd  # here, not at import time: DAG files import this module while parsing
 
     columns = source_columns(engine, source)
-    where, params = _where(engine, source, columns, window, activity_ids)
+    clauses, params = _filters(engine, columns, window, activity_ids, "c")
     order = "src.activity_id, src.user_id" + (", src.attempt" if "attempt" in columns else "")
-    sql = f"SELECT src.* FROM {source.from_clause()}{where} ORDER BY {order}"
+    # Join on the set of changed sessions (not a correlated EXISTS): linear, index or not.
+    changed = f"SELECT DISTINCT c.activity_id, c.user_id FROM {source.from_clause('c')}{_where(clauses)}"
+    sql = (
+        f"SELECT src.* FROM {source.from_clause()} JOIN ({changed}) changed"
+        " ON changed.activity_id = src.activity_id AND changed.user_id = src.user_id"
+        f" ORDER BY {order}"
+    )
     with engine.connect().execution_options(stream_results=True) as conn:
         yield from pd.read_sql_query(sa.text(sql), conn, params=params, chunksize=chunksize)

@@ -82,7 +82,9 @@ def _stage(stage: Path, ledger: Ledger) -> list[str]:
     for start in range(0, SESSIONS, 50):
         pairs = [_entry(n) for n in range(start, min(start + 50, SESSIONS))]
         batch_id = f"bench-{start // 50:05d}"
-        names.append(write_session_json_batch(stage, batch_id, ACTIVITY, [p[0] for p in pairs], [p[1] for p in pairs]))
+        names.append(
+            write_session_json_batch(stage, batch_id, ACTIVITY, [p[0] for p in pairs], [p[1] for p in pairs])
+        )
         ledger.stage("bench", batch_id, [SessionEntry(p[0], "h") for p in pairs], data_format="from_template")
     return names
 
@@ -135,11 +137,17 @@ def main() -> None:
         shards = assign_shards(names, PARALLEL)
         started = time.monotonic()
         with multiprocessing.get_context("spawn").Pool(PARALLEL) as pool:
-            sent = sum(pool.map(_run_shard, [(url, str(work), ledger_url, i + 1, s) for i, s in enumerate(shards)]))
+            sent = sum(
+                pool.map(_run_shard, [(url, str(work), ledger_url, i + 1, s) for i, s in enumerate(shards)])
+            )
         elapsed = time.monotonic() - started
         rate = sent / elapsed * 60
         stats = httpx.get(f"{url}/_emulator/stats", timeout=10).json()
-        print(f"sent {sent} sessions in {elapsed:.1f} s; emulator stats: {json.dumps(stats)}", flush=True)
+        answered_429 = stats["statuses"].get("429", 0)
+        print(
+            f"sent {sent} sessions in {elapsed:.1f} s; emulator answered 429 {answered_429} times", flush=True
+        )
+        print(f"emulator request counts: {json.dumps(stats['requests'])}", flush=True)
         naive = _naive(url, names, work)
         print(f"naive sequential DataApi.request: {naive:,.0f} sessions/min over {NAIVE_REQUESTS} requests")
         print(

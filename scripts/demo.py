@@ -84,6 +84,9 @@ def _airflow_env(port: int) -> dict[str, str]:
         AIRFLOW_CONN_LEARNOSITY_WAREHOUSE=json.dumps(
             {"conn_type": "sqlite", "host": str(DEMO / "warehouse.db")}
         ),
+        AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH=LANDING.as_uri(),
+        # `airflow dags test` runs mapped tasks one after another: give each the whole rate limit.
+        AIRFLOW_VAR_LEARNOSITY_PARALLEL_SHARDS="1",
     )
 
 
@@ -140,8 +143,9 @@ def main() -> int:
         emulator.wait(timeout=10)
 
     print()
-    stage = next((DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission").iterdir())
-    plan = PlanSummary.model_validate_json((stage / "plan.json").read_text())
+    stages = DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission"
+    plan_file = max(stages.rglob("plan.json"), key=lambda p: p.stat().st_mtime)
+    plan = PlanSummary.model_validate_json(plan_file.read_text())
     ledger = Ledger.from_url(f"sqlite:///{DEMO / 'airflow' / 'learnosity' / 'ledger.db'}")
     report = build_template_report(
         "learnosity_template_submission", plan, ledger.sessions_of_run(plan.run_id)

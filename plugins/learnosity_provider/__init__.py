@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-DEFAULT_HOST = "https://data.learnosity.com"
-DEFAULT_LTS_VERSION = "v2025.2.LTS"
-DEFAULT_DOMAIN = "localhost"
+# The Airflow-free client owns the defaults; the connection form shows the same values.
+from learnosity_core.dataapi.settings import DEFAULT_BASE_URL as DEFAULT_HOST
+from learnosity_core.dataapi.settings import DEFAULT_DOMAIN, DEFAULT_LTS_VERSION
+
+__all__ = ["DEFAULT_DOMAIN", "DEFAULT_HOST", "DEFAULT_LTS_VERSION", "get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:

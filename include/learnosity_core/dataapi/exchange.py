@@ -1,0 +1,139 @@
+"""One Data API call as a sans-I/O generator: pace, sign, send, read the reply, retry.
+
+The generator yields `Wait` and `Post` steps and receives what the transport got back, so the
+sync and async clients share every rule (pacing, fresh signature per attempt, error
+classification, retry decision, logging) and differ only in how they sleep and post.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from learnosity_core.dataapi.errors import DataApiError, TransientError, classify, redact
+from learnosity_core.dataapi.models import Envelope
+from learnosity_core.dataapi.pacing import EndpointClass, SlidingWindowLimiter
+from learnosity_core.dataapi.retry import RetryPolicy
+from learnosity_core.dataapi.settings import DataApiSettings
+from learnosity_core.dataapi.signing import routing_headers, sign
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What to ask: endpoint path below the version, action and the request object."""
+
+    endpoint: str
+    action: str
+    request: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint_class(self) -> EndpointClass:
+        return EndpointClass.GET if self.action == "get" else EndpointClass.SET
+
+    @property
+    def name(self) -> str:
+        return f"{self.action} {self.endpoint}"
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Post:
+    url: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    body: bytes
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkFailure:
+    """The request never produced an HTTP reply (connect error, timeout, dropped connection)."""
+
+    kind: str
+    detail: str
+
+
+Step = Wait | Post
+Reply = HttpReply | NetworkFailure
+Exchange = Generator[Step, Reply | None, Envelope]
+
+
+def exchange(
+    call: Call,
+    settings: DataApiSettings,
+    limiter: SlidingWindowLimiter,
+    policy: RetryPolicy,
+) -> Exchange:
+    """Steps of one call; returns the successful envelope or raises the last `DataApiError`."""
+    url = settings.url(call.endpoint)
+    headers = routing_headers(settings, call.endpoint, call.action)
+    secret = settings.consumer_secret.get_secret_value()
+    attempt = 0
+    while True:
+        attempt += 1
+        delay = limiter.reserve()
+        if delay > 0:
+            yield Wait(delay)
+        form = sign(settings, call.action, call.request)
+        reply = yield Post(url, form, headers)
+        try:
+            envelope = read_reply(reply, call, secret, form["security"])
+        except DataApiError as error:
+            wait = policy.delay_before_retry(error, attempt)
+            if wait is None:
+                raise
+            log.warning(
+                "Data API %s attempt %d of %d failed (%s); retrying in %.1f s",
+                call.name,
+                attempt,
+                policy.max_attempts,
+                error,
+                wait,
+            )
+            yield Wait(wait)
+            continue
+        log.debug("Data API %s succeeded on attempt %d", call.name, attempt)
+        return envelope
+
+
+def read_reply(reply: Reply | None, call: Call, *secrets: str) -> Envelope:
+    """The envelope of a successful reply; any failure as the matching `DataApiError`."""
+    if reply is None:
+        raise RuntimeError("the transport sent no reply for a Post step")
+    if isinstance(reply, NetworkFailure):
+        detail = redact(reply.detail, *secrets)
+        raise TransientError(f"Data API {call.name}: {reply.kind}: {detail}", endpoint=call.name)
+    if 300 <= reply.status < 400:
+        raise DataApiError(
+            f"Data API {call.name}: HTTP {reply.status} redirect to {reply.location}; "
+            "set the base URL to the final https address (a redirected POST loses its body)",
+            http_status=reply.status,
+            endpoint=call.name,
+        )
+    text = reply.body.decode("utf-8", errors="replace")
+    try:
+        envelope = Envelope.model_validate(json.loads(text))
+    except (ValueError, ValidationError):
+        snippet = redact(" ".join(text.split()), *secrets)[:200]
+        problem = f"reply is not a Data API envelope: {snippet!r}"
+        raise classify(reply.status, None, problem, endpoint=call.name) from None
+    if 200 <= reply.status < 300 and envelope.meta.status:
+        return envelope
+    message = redact(envelope.meta.message, *secrets) if envelope.meta.message else None
+    raise classify(reply.status, envelope.meta.code, message, endpoint=call.name)

@@ -1,0 +1,83 @@
+"""The shared call loop, driven step by step without HTTP: pacing, re-signing, retry logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import pytest
+
+from learnosity_core.dataapi.errors import DataApiValidationError
+from learnosity_core.dataapi.exchange import Call, Exchange, HttpReply, Post, Wait, exchange
+from learnosity_core.dataapi.pacing import SlidingWindowLimiter
+from learnosity_core.dataapi.retry import RetryPolicy
+from learnosity_core.dataapi.settings import DataApiSettings
+
+SETTINGS = DataApiSettings(
+    base_url="http://exchange.test", consumer_key="k" * 16, consumer_secret="shh-secret"
+)
+POLICY = RetryPolicy(
+    max_attempts=3, backoff_base_s=0.1, backoff_cap_s=1.0, rate_window_s=5.0, rng=random.Random(0)
+)
+OK = HttpReply(200, b'{"meta": {"status": true}, "data": {"job_reference": "j1"}}')
+RATE_LIMITED = HttpReply(429, b'{"meta": {"status": false, "code": 42000, "message": "Too many requests"}}')
+SERVER_ERROR = HttpReply(500, b'{"meta": {"status": false, "code": 10000, "message": "Internal error"}}')
+LEARNER_TEXT = "my-very-personal-answer"
+CALL = Call("sessions", "set", {"data_format": "from_template", "data": [{"value": LEARNER_TEXT}]})
+
+
+def unlimited() -> SlidingWindowLimiter:
+    return SlidingWindowLimiter(1000, 1.0)
+
+
+def drive(steps: Exchange, replies: list[HttpReply]) -> tuple[list[Wait | Post], object]:
+    """Feed the replies to each Post; collect the steps and the final envelope."""
+    seen: list[Wait | Post] = []
+    reply: HttpReply | None = None
+    try:
+        while True:
+            step = steps.send(reply)
+            seen.append(step)
+            reply = replies.pop(0) if isinstance(step, Post) else None
+    except StopIteration as done:
+        return seen, done.value
+
+
+def test_each_attempt_is_signed_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    stamps = iter(["20240101-1200", "20240101-1206"])
+    monkeypatch.setattr("learnosity_sdk.request.init.format_utc_time", lambda: next(stamps))
+    steps, envelope = drive(exchange(CALL, SETTINGS, unlimited(), POLICY), [RATE_LIMITED, OK])
+    posts = [s for s in steps if isinstance(s, Post)]
+    waits = [s for s in steps if isinstance(s, Wait)]
+    assert [json.loads(p.form["security"])["timestamp"] for p in posts] == ["20240101-1200", "20240101-1206"]
+    assert len(waits) == 1 and waits[0].seconds > 5.0
+    assert posts[0].url == "http://exchange.test/v2025.2.LTS/sessions"
+    assert posts[0].headers["X-Learnosity-Action"] == "set_/sessions"
+    assert envelope is not None
+
+
+def test_pacing_delay_comes_before_the_post() -> None:
+    limiter = SlidingWindowLimiter(1, 10.0)
+    limiter.reserve()
+    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [OK])
+    assert isinstance(steps[0], Wait) and 9.0 < steps[0].seconds <= 10.0
+    assert isinstance(steps[1], Post)
+
+
+def test_refusal_raises_after_one_attempt() -> None:
+    refused = HttpReply(400, b'{"meta": {"status": false, "code": 20009, "message": "data[0] bad"}}')
+    with pytest.raises(DataApiValidationError, match="data\\[0\\] bad"):
+        drive(exchange(CALL, SETTINGS, unlimited(), POLICY), [refused])
+
+
+def test_retries_log_a_warning_without_learner_data(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    drive(exchange(CALL, SETTINGS, unlimited(), POLICY), [SERVER_ERROR, SERVER_ERROR, OK])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [("attempt 1 of 3" in r.getMessage(), "attempt 2 of 3" in r.getMessage()) for r in warnings] == [
+        (True, False),
+        (False, True),
+    ]
+    assert LEARNER_TEXT not in caplog.text
+    assert "shh-secret" not in caplog.text

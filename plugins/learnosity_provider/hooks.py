@@ -8,6 +8,7 @@ consumer key, password = consumer secret; extras `lts_version` and `domain` (als
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,8 @@ from learnosity_core.dataapi import (
 )
 
 CONN_TYPE = "learnosity"
+# httpx logs every request at INFO; task logs keep our own progress lines instead.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 _FROM_CONNECTION = {"base_url", "consumer_key", "consumer_secret"}
 TUNABLE_EXTRAS = frozenset(DataApiSettings.model_fields) - _FROM_CONNECTION
 

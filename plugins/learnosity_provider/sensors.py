@@ -60,7 +60,8 @@ class LearnosityJobsSensor(BaseSensorOperator):
     def _pending(self, refs: list[str]) -> list[str]:
         if not refs:
             return []
-        jobs = LearnosityHook(self.learnosity_conn_id).get_client().get_jobs(refs)
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            jobs = client.get_jobs(refs)
         finished = {j.reference for j in jobs if JobStatus(j.status).is_terminal}
         return [r for r in refs if r not in finished]
 

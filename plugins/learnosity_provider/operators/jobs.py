@@ -30,8 +30,10 @@ class LearnosityRecordJobsOperator(BaseOperator):
         _, run_id = dag_and_run(context)
         ledger = resources.ledger(self.state_conn_id)
         jobs_sessions = ledger.jobs_of_run(run_id)
-        client = LearnosityHook(self.learnosity_conn_id).get_client()
-        jobs = {j.reference: j for j in client.get_jobs(list(jobs_sessions))} if jobs_sessions else {}
+        jobs = {}
+        if jobs_sessions:
+            with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+                jobs = {j.reference: j for j in client.get_jobs(list(jobs_sessions))}
         counts = {"jobs": len(jobs_sessions), "completed": 0, "failed": 0}
         for reference, session_ids in jobs_sessions.items():
             outcomes = session_outcomes(jobs.get(reference), session_ids, reference)

@@ -43,17 +43,17 @@ class LearnositySubmitShardOperator(BaseOperator):
         shard = Shard.model_validate(self.shard)
         stage = ObjectStoragePath(self.shard["stage"])
         share = max(1, 50 // resources.parallel_shards())
-        client = LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share)
         self.log.info("%s; rate share %d SET requests per window", shard.label, share)
-        result = submit_shard(
-            client,
-            resources.ledger(self.state_conn_id),
-            stage,
-            shard.shard,
-            read_shard(stage, shard.shard),
-            concurrency=self.concurrency,
-            ignore_response_revisions=True if self.ignore_response_revisions else None,
-        )
+        with LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share) as client:
+            result = submit_shard(
+                client,
+                resources.ledger(self.state_conn_id),
+                stage,
+                shard.shard,
+                read_shard(stage, shard.shard),
+                concurrency=self.concurrency,
+                ignore_response_revisions=True if self.ignore_response_revisions else None,
+            )
         self.log.info(
             "%s: posted %d batches, resumed %d already posted",
             shard.label,

@@ -94,23 +94,23 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         self.log.info("Window: %s to %s", window.start or "the beginning", window.end)
         ledger.start_run(dag_id, run_id, window.start, window.end)
         stage = resources.stage_path(dag_id, run_id)
-        client = LearnosityHook(self.learnosity_conn_id).get_client()
-        summary = plan_template_run(
-            engine=resources.sql_engine(self.warehouse_conn_id),
-            source=resources.source(),
-            window=window,
-            fetch_template=lambda activity_id: client.get_session_template(activity_template_id=activity_id),
-            ledger=ledger,
-            stage=stage,
-            request=PlanRequest(
-                run_id=run_id,
-                activity_ids=list(self.activity_ids or []),
-                batch_size=int(self.batch_size),
-                max_shards=self.max_shards,
-                force_resubmit=bool(self.force_resubmit),
-                dry_run=bool(self.dry_run_requested),
-            ),
-        )
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            summary = plan_template_run(
+                engine=resources.sql_engine(self.warehouse_conn_id),
+                source=resources.source(),
+                window=window,
+                fetch_template=lambda activity: client.get_session_template(activity_template_id=activity),
+                ledger=ledger,
+                stage=stage,
+                request=PlanRequest(
+                    run_id=run_id,
+                    activity_ids=list(self.activity_ids or []),
+                    batch_size=int(self.batch_size),
+                    max_shards=self.max_shards,
+                    force_resubmit=bool(self.force_resubmit),
+                    dry_run=bool(self.dry_run_requested),
+                ),
+            )
         staged = sum(c.sessions_staged for c in summary.activities.values())
         quarantined = sum(c.rows_quarantined for c in summary.activities.values())
         self.log.info(
@@ -160,13 +160,13 @@ class LearnosityVerifyOperator(BaseOperator):
             for sid, entry in zip(batch.session_ids, batch.entries, strict=True):
                 if sid in completed and isinstance(entry, dict):
                     sent[sid] = entry
-        client = LearnosityHook(self.learnosity_conn_id).get_client()
         ids = list(sent)
-        stored = [
-            record.model_dump()
-            for start in range(0, len(ids), 1000)
-            for record in client.iter_session_responses(session_ids=ids[start : start + 1000])
-        ]
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            stored = [
+                record.model_dump()
+                for start in range(0, len(ids), 1000)
+                for record in client.iter_session_responses(session_ids=ids[start : start + 1000])
+            ]
         results = compare_sessions(sent, stored)
         ledger.record_verification(results)
         mismatched = sum(1 for problem in results.values() if problem)

@@ -47,7 +47,11 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
     submit_hosts = {ti["hostname"] for ti in tis if ti["task_id"] == "submit"}
     assert submit_hosts == {"w1", "w2"}, f"submit shards ran on {submit_hosts}"
     assert "deferred" in states["wait_for_jobs"], states["wait_for_jobs"]
-    assert "LearnosityJobsTrigger" in cluster.log("triggerer")
+    trigger_logs = list(
+        cluster.home.glob(f"logs/dag_id={DAG_ID}/run_id={run_id}/task_id=wait_for_jobs/*.trigger.*")
+    )
+    assert trigger_logs, "the wait never ran in the triggerer"
+    assert "Trigger fired event" in trigger_logs[0].read_text()
     labels = {ti["rendered_map_index"] for ti in tis if ti["task_id"] == "submit"}
     assert all(label and label.startswith("shard ") for label in labels), labels
 

@@ -57,7 +57,8 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(cluster: Cluster, warehouse: tuple[str, int]) -> None:
-    run_id = cluster.trigger(DAG_ID, {"batch_size": 2, "force_resubmit": True, "verify": False})
+    conf = {"batch_size": 2, "force_resubmit": True, "verify": False, "window_start": "2000-01-01T00:00:00Z"}
+    run_id = cluster.trigger(DAG_ID, conf)
     killed = threading.Event()
 
     def kill_when_submitting(tis: list[dict]) -> None:

@@ -7,14 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from learnosity_core.extract import Source
 from learnosity_core.replay_plan import ReplaySummary, plan_replay, settle_files
 from learnosity_core.replay_report import build_replay_report
-from learnosity_core.report import render_html, summary_lines
 from learnosity_provider import resources
-from learnosity_provider.operators.common import dag_and_run
+from learnosity_provider.operators.common import dag_and_run, publish_report
 
 SUMMARY_FILE = "replay.json"
 
@@ -115,12 +114,5 @@ class LearnosityReplayReportOperator(BaseOperator):
             self.log.info("Moved %d replayed files to processed/", moved)
         report = build_replay_report(dag_id, summary, sessions)
         out = resources.reports_path(dag_id, run_id)
-        (out / "report.html").write_text(render_html(report))
-        for line in summary_lines(report):
-            self.log.info("%s", line)
-        self.log.info("Report: %s", out / "report.html")
-        if report.failed:
-            raise AirflowFailException(
-                f"{report.failed} sessions failed; files stay for the next run; see {out / 'report.html'}"
-            )
-        return {"report": str(out / "report.html"), **report.totals()}
+        path = publish_report(report, out, on_failure="their files stay for the next run")
+        return {"report": path, **report.totals()}

@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
-from learnosity_core.report import render_html, summary_lines
 from learnosity_core.staging import read_batch
 from learnosity_core.verify import compare_sessions
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run, parse_time
+from learnosity_provider.operators.common import dag_and_run, parse_time, publish_report
 
 if TYPE_CHECKING:
     from learnosity_core.extract import Window
@@ -199,12 +197,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
         if plan.quarantine_csv:
             (out / "quarantine.csv").write_text(ObjectStoragePath(plan.quarantine_csv).read_text())
             report.quarantine_csv = "quarantine.csv"
-        (out / "report.html").write_text(render_html(report))
-        for line in summary_lines(report):
-            self.log.info("%s", line)
-        self.log.info("Report: %s", out / "report.html")
-        if report.failed:
-            raise AirflowFailException(f"{report.failed} sessions failed; see {out / 'report.html'}")
+        path = publish_report(report, out, on_failure="re-sent by the next run")
         if not plan.dry_run:
             ledger.finish_run(dag_id, run_id)
-        return {"report": str(out / "report.html"), **report.totals()}
+        return {"report": path, **report.totals()}

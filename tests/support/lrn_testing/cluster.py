@@ -109,7 +109,22 @@ class Cluster:
         response.raise_for_status()
         self.token = response.json()["access_token"]
 
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """The dag-processor has parsed the DAG file (a fresh cluster needs a few seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = httpx.get(
+                f"{self.api_url}/api/v2/dags/{dag_id}",
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
+            )
+            if response.status_code == 200:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"DAG {dag_id} not parsed after {timeout} s:\n{self.log('dag-processor')[-3000:]}")
+
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        self.wait_for_dag(dag_id)
         self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
         return str(run["dag_run_id"])

@@ -54,6 +54,8 @@ def test_trigger_a_dry_run_from_the_form_and_see_it_succeed(cluster: Cluster, pa
     from playwright.sync_api import expect
 
     writes_before = _writes(cluster)
+    cluster.wait_for_dag(DAG_ID)
+    cluster.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
     page.goto(f"{cluster.api_url}/")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(cluster.password())

@@ -26,11 +26,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
 from learnosity_provider.operators.replay import LearnosityReplayPlanOperator, LearnosityReplayReportOperator
-from learnosity_provider.operators.submit import LearnositySubmitShardOperator
-from learnosity_provider.resources import API_POOL
-from learnosity_provider.sensors import LearnosityJobsSensor
+from learnosity_provider.pipeline import submit_and_wait
 
 with DAG(
     dag_id="learnosity_failed_submission_replay",
@@ -61,20 +58,7 @@ with DAG(
     plan = LearnosityReplayPlanOperator(
         task_id="plan", source="{{ params.source }}", dry_run="{{ params.dry_run }}"
     )
-    submit = LearnositySubmitShardOperator.partial(
-        task_id="submit",
-        pool=API_POOL,
-        ignore_response_revisions="{{ params.ignore_response_revisions }}",
-        map_index_template="{{ task.shard['label'] }}",
-    ).expand(shard=plan.output)
-    wait = LearnosityJobsSensor(
-        task_id="wait_for_jobs",
-        job_references=submit.output,
-        deferrable=True,
-        poke_interval=float(os.environ.get("LEARNOSITY_JOB_POLL_S", "10")),
-        trigger_rule="none_failed",
-    )
-    record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")
+    record = submit_and_wait(plan)
     report = LearnosityReplayReportOperator(task_id="report")
 
-    plan >> submit >> wait >> record >> report
+    record >> report

@@ -25,15 +25,12 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
-from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.operators.template import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
     LearnosityVerifyOperator,
 )
-from learnosity_provider.resources import API_POOL
-from learnosity_provider.sensors import LearnosityJobsSensor
+from learnosity_provider.pipeline import submit_and_wait
 
 with DAG(
     dag_id="learnosity_template_submission",
@@ -82,21 +79,8 @@ with DAG(
         force_resubmit="{{ params.force_resubmit }}",
         dry_run="{{ params.dry_run }}",
     )
-    submit = LearnositySubmitShardOperator.partial(
-        task_id="submit",
-        pool=API_POOL,
-        ignore_response_revisions="{{ params.ignore_response_revisions }}",
-        map_index_template="{{ task.shard['label'] }}",
-    ).expand(shard=plan.output)
-    wait = LearnosityJobsSensor(
-        task_id="wait_for_jobs",
-        job_references=submit.output,
-        deferrable=True,
-        poke_interval=float(os.environ.get("LEARNOSITY_JOB_POLL_S", "10")),
-        trigger_rule="none_failed",
-    )
-    record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")
+    record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
     report = LearnosityTemplateReportOperator(task_id="report")
 
-    plan >> submit >> wait >> record >> verify >> report
+    record >> verify >> report

@@ -1,0 +1,38 @@
+"""The back half both DAGs share: mapped submit over shards, deferrable wait, record outcomes."""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import BaseOperator
+
+from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
+from learnosity_provider.operators.submit import LearnositySubmitShardOperator
+from learnosity_provider.resources import API_POOL
+from learnosity_provider.sensors import LearnosityJobsSensor
+
+
+def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
+    """Wire `plan >> submit[shards] >> wait_for_jobs >> record_jobs` and return `record_jobs`.
+
+    The plan task must return the list of shards. Submit tasks share the `learnosity_api` pool
+    and show `shard N: B batches, S sessions` as their label; the wait runs in the triggerer and
+    polls every `LEARNOSITY_JOB_POLL_S` seconds (default 10). Waiting and recording still run
+    when there was nothing to submit (dry runs, nothing changed).
+    """
+    submit = LearnositySubmitShardOperator.partial(
+        task_id="submit",
+        pool=API_POOL,
+        ignore_response_revisions="{{ params.ignore_response_revisions }}",
+        map_index_template="{{ task.shard['label'] }}",
+    ).expand(shard=plan.output)
+    wait = LearnosityJobsSensor(
+        task_id="wait_for_jobs",
+        job_references=submit.output,
+        deferrable=True,
+        poke_interval=float(os.environ.get("LEARNOSITY_JOB_POLL_S", "10")),
+        trigger_rule="none_failed",
+    )
+    record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")
+    plan >> submit >> wait >> record
+    return record

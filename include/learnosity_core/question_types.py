@@ -41,7 +41,7 @@ WORD_COUNT_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2", "
 # Rich-text types: markup is not a word and tags separate words.
 HTML_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2"})
 
-GRIDDED_PATTERN: Final[str] = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
+GRIDDED_PATTERN: Final[str] = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # ASCII digits only
 _GRIDDED = re.compile(GRIDDED_PATTERN)
 # A tag in rich text: `<` up to the next `>` (public so column-wise code strips the same markup).
 TAG_PATTERN: Final[str] = r"<[^>]*>"
@@ -76,4 +76,4 @@ def count_words(raw: str, question_type: str) -> int:
 
 def is_gridded_number(raw: str) -> bool:
     """A gridded entry is a number as entered, with `.` as the only decimal point."""
-    return bool(_GRIDDED.match(raw))
+    return _GRIDDED.fullmatch(raw) is not None  # fullmatch: no trailing newline slips through

@@ -101,6 +101,28 @@ def changed_activities(
         return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if a is not None)
 
 
+def _changed_rows_sql(source: Source, clauses: list[str]) -> str:
+    """Every row of the sessions with a row in the window, joined on the set of changed sessions
+    (not a correlated EXISTS, which is quadratic without an index)."""
+    changed = f"SELECT DISTINCT c.activity_id, c.user_id FROM {source.from_clause('c')}{_where(clauses)}"
+    return (
+        f"SELECT src.* FROM {source.from_clause()} JOIN ({changed}) changed"
+        " ON changed.activity_id = src.activity_id AND changed.user_id = src.user_id"
+    )
+
+
+def count_rows(engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()) -> int:
+    """How many rows `iter_rows` will yield: the total behind the planning progress lines."""
+    columns = source_columns(engine, source)
+    clauses, params = _filters(engine, columns, window, activity_ids, "c")
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(f"SELECT COUNT(*) FROM ({_changed_rows_sql(source, clauses)}) n"), params
+            ).scalar_one()
+        )
+
+
 def iter_rows(
     engine: Engine,
     source: Source,
@@ -114,12 +136,6 @@ def iter_rows(
     columns = source_columns(engine, source)
     clauses, params = _filters(engine, columns, window, activity_ids, "c")
     order = "src.activity_id, src.user_id" + (", src.attempt" if "attempt" in columns else "")
-    # Join on the set of changed sessions (not a correlated EXISTS): linear, index or not.
-    changed = f"SELECT DISTINCT c.activity_id, c.user_id FROM {source.from_clause('c')}{_where(clauses)}"
-    sql = (
-        f"SELECT src.* FROM {source.from_clause()} JOIN ({changed}) changed"
-        " ON changed.activity_id = src.activity_id AND changed.user_id = src.user_id"
-        f" ORDER BY {order}"
-    )
+    sql = f"{_changed_rows_sql(source, clauses)} ORDER BY {order}"
     with engine.connect().execution_options(stream_results=True) as conn:
         yield from pd.read_sql_query(sa.text(sql), conn, params=params, chunksize=chunksize)

@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from learnosity_core.dataapi.errors import DataApiValidationError
-from learnosity_core.extract import Source, Window, changed_activities, iter_rows
+from learnosity_core.extract import Source, Window, changed_activities, count_rows, iter_rows
 from learnosity_core.ledger import Ledger, SessionEntry
+from learnosity_core.progress import Progress
 from learnosity_core.staging import (
     Shard,
     StoragePath,
@@ -147,8 +148,9 @@ def plan_template_run(
     writer.writeheader()
     quarantined_sessions: dict[str, tuple[str, str, str]] = {}
     batcher = _Batcher(stage, ledger, request)
+    progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
-    for result in transform_chunks(_counted(chunks, counts), TemplateIndex(templates)):
+    for result in transform_chunks(_counted(chunks, counts, progress), TemplateIndex(templates)):
         _record_quarantine(result.quarantine, counts, writer, quarantined_sessions)
         _stage_sessions(result.sessions, counts, ledger, batcher, request)
     sessions_per_batch = {} if request.dry_run else batcher.finish()
@@ -176,11 +178,12 @@ def plan_template_run(
     return summary
 
 
-def _counted(chunks: Any, counts: dict[str, ActivityCounts]) -> Any:
+def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress) -> Any:
     for chunk in chunks:
         for activity_id, rows in chunk["activity_id"].value_counts().items():
             counts[str(activity_id)].rows += int(rows)
         yield chunk
+        progress.advance(len(chunk))
 
 
 def _record_quarantine(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from learnosity_core.extract import Source, SourceError, Window, changed_activities, iter_rows
+from learnosity_core.extract import Source, SourceError, Window, changed_activities, count_rows, iter_rows
 
 ROWS = [
     # activity, user, question, response, updated_at
@@ -84,3 +84,8 @@ def test_a_source_without_the_contract_columns_is_refused_by_name(engine: sa.Eng
 def test_table_names_cannot_smuggle_sql() -> None:
     with pytest.raises(SourceError, match="plain"):
         Source(table="x; DROP TABLE y").from_clause()
+
+
+def test_count_matches_what_iter_rows_yields(engine: sa.Engine) -> None:
+    for window in (WINDOW, Window()):
+        assert count_rows(engine, Source(), window) == len(pd.concat(iter_rows(engine, Source(), window)))

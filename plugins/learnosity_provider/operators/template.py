@@ -6,12 +6,14 @@ so that parsing a DAG file stays cheap.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
+from learnosity_core.progress import Progress
 from learnosity_core.staging import read_batch
 from learnosity_core.verify import compare_sessions
 from learnosity_provider import resources
@@ -159,12 +161,13 @@ class LearnosityVerifyOperator(BaseOperator):
                 if sid in completed and isinstance(entry, dict):
                     sent[sid] = entry
         ids = list(sent)
+        progress = Progress(len(ids), "read back", logging.getLogger(__name__), unit="sessions")
+        stored = []
         with LearnosityHook(self.learnosity_conn_id).get_client() as client:
-            stored = [
-                record.model_dump()
-                for start in range(0, len(ids), 1000)
-                for record in client.iter_session_responses(session_ids=ids[start : start + 1000])
-            ]
+            for start in range(0, len(ids), 1000):
+                for record in client.iter_session_responses(session_ids=ids[start : start + 1000]):
+                    stored.append(record.model_dump())
+                    progress.advance()
         results = compare_sessions(sent, stored)
         ledger.record_verification(results)
         mismatched = sum(1 for problem in results.values() if problem)

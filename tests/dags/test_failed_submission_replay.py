@@ -109,3 +109,26 @@ def test_an_emulator_restart_mid_run_loses_nothing(
     assert run_dag(DAG_ID).state == DagRunState.SUCCESS
     watcher.join(timeout=5)
     assert len(sqlite_pipeline.stored()) == LEARNERS
+
+
+def test_blobs_from_a_warehouse_table_are_replayed_too(
+    sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from learnosity_core.failed_submission import encode_failed_session
+    from learnosity_core.sample_data import sample_blob_session
+
+    activity, template = next(iter(demo_templates().items()))
+    blob = encode_failed_session(
+        sample_blob_session(template, activity, "from-table-1", 1, "2026-11-21T08:00:00")
+    )
+    with sqlite_pipeline.warehouse.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE failed_blobs (blob_id TEXT, blob TEXT)"))
+        conn.execute(
+            sa.text("INSERT INTO failed_blobs VALUES ('t1', :b), ('t2', 'not base64!')"), {"b": blob}
+        )
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_TABLE", "failed_blobs")
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    users = {s["user_id"] for s in sqlite_pipeline.stored()}
+    assert "from-table-1" in users and len(users) == LEARNERS + 1

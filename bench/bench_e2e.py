@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.emulator.process import emulator_process
 from learnosity_core.ledger import Ledger, SessionEntry
 from learnosity_core.staging import assign_shards, write_session_json_batch, write_template
 from learnosity_core.submission import submit_shard
@@ -108,29 +106,15 @@ def _naive(url: str, names: list[str], stage: Path) -> float:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        EMULATOR_PORT=str(port),
-        EMULATOR_DB=str(work / "emulator.db"),
-        EMULATOR_CONSUMER_KEY=KEY,
-        EMULATOR_CONSUMER_SECRET=SECRET,
-        EMULATOR_SET_LIMIT=str(LIMIT),
-        EMULATOR_WINDOW_S=str(WINDOW),
-        EMULATOR_JOB_DELAY_S="0.05",
-        EMULATOR_FAULTS=json.dumps({"set_latency_s": LATENCY}),
-    )
-    emulator = subprocess.Popen([sys.executable, "-m", "learnosity_core.emulator"], env=env)
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/_emulator/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with emulator_process(
+        work / "emulator.db",
+        KEY,
+        SECRET,
+        set_limit=str(LIMIT),
+        window_s=str(WINDOW),
+        job_delay_s="0.05",
+        faults=json.dumps({"set_latency_s": LATENCY}),
+    ) as url:
         ledger_url = f"sqlite:///{work / 'ledger.db'}"
         names = _stage(work, Ledger.from_url(ledger_url))
         print(f"staged {SESSIONS} sessions in {len(names)} batches; {PARALLEL} shard processes", flush=True)
@@ -154,9 +138,6 @@ def main() -> None:
             f"end-to-end: {rate:,.0f} sessions/min = {100 * rate / CEILING_PER_MIN:.1f}% of ceiling "
             f"({CEILING_PER_MIN:,.0f}/min), {rate / naive:.1f}× naive"
         )
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
 
 if __name__ == "__main__":

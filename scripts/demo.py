@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,37 +30,7 @@ LEARNERS = int(os.environ.get("DEMO_LEARNERS", "2000"))
 LANDING = DEMO / "failed_submissions"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start_emulator(port: int) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        EMULATOR_PORT=str(port),
-        EMULATOR_DB=str(DEMO / "emulator.db"),
-        EMULATOR_CONSUMER_KEY=CONSUMER_KEY,
-        EMULATOR_CONSUMER_SECRET=CONSUMER_SECRET,
-        EMULATOR_JOB_DELAY_S="0.2",
-    )
-    log = (DEMO / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "learnosity_core.emulator"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"the emulator did not start; see {DEMO / 'emulator.log'}")
-
-
-def _airflow_env(port: int) -> dict[str, str]:
+def _airflow_env(emulator_url: str) -> dict[str, str]:
     home = DEMO / "airflow"
     return dict(
         os.environ,
@@ -75,7 +44,7 @@ def _airflow_env(port: int) -> dict[str, str]:
         AIRFLOW_CONN_LEARNOSITY_DEFAULT=json.dumps(
             {
                 "conn_type": "learnosity",
-                "host": f"http://127.0.0.1:{port}",
+                "host": emulator_url,
                 "login": CONSUMER_KEY,
                 "password": CONSUMER_SECRET,
                 "extra": {"lts_version": "v2025.2.LTS", "domain": "localhost"},
@@ -98,6 +67,7 @@ def _airflow(env: dict[str, str], *args: str, log: Path | None = None) -> int:
 
 
 def main() -> int:
+    from learnosity_core.emulator.process import emulator_process
     from learnosity_core.emulator.seed import demo_templates
     from learnosity_core.ledger import Ledger
     from learnosity_core.report import summary_lines
@@ -111,11 +81,11 @@ def main() -> int:
     seeded = seed_warehouse(sa.create_engine(f"sqlite:///{DEMO / 'warehouse.db'}"), rows)
     print(f"Seeded {seeded} response rows ({LEARNERS} learners, {rows['activity_id'].nunique()} activities)")
 
-    port = _free_port()
-    emulator = _start_emulator(port)
-    print(f"Data API emulator on http://127.0.0.1:{port}")
-    try:
-        env = _airflow_env(port)
+    with emulator_process(
+        DEMO / "emulator.db", CONSUMER_KEY, CONSUMER_SECRET, DEMO / "emulator.log", job_delay_s="0.2"
+    ) as emulator_url:
+        print(f"Data API emulator on {emulator_url}")
+        env = _airflow_env(emulator_url)
         for args in (("db", "migrate"), ("pools", "set", "learnosity_api", "4", "Learnosity SET /sessions")):
             if _airflow(env, *args, log=DEMO / "airflow-setup.log"):
                 raise SystemExit(f"airflow {' '.join(args)} failed; see {DEMO / 'airflow-setup.log'}")
@@ -123,7 +93,7 @@ def main() -> int:
         started = time.monotonic()
         code = _airflow(env, "dags", "test", "learnosity_template_submission", log=DEMO / "template-run.log")
         print(f"DAG run finished in {time.monotonic() - started:.0f} s with exit code {code}")
-        stored = httpx.get(f"http://127.0.0.1:{port}/_emulator/sessions", timeout=30).json()
+        stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
         print(f"Sessions stored in the emulator: {len(stored)}")
 
         blobs = write_sample_blobs(LANDING, demo_templates())
@@ -136,11 +106,8 @@ def main() -> int:
         for folder in ("processed", "duplicates", "quarantine"):
             files = [p for p in (LANDING / folder).glob("*") if not p.name.endswith(".reason.txt")]
             print(f"  {folder}/: {len(files)} files")
-        stored = httpx.get(f"http://127.0.0.1:{port}/_emulator/sessions", timeout=30).json()
+        stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
         print(f"Sessions stored in the emulator now: {len(stored)}")
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
 
     print()
     stages = DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission"

@@ -10,16 +10,16 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet "apache-airflow==3.3.2" -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . -e devtools
 	touch $@
 
 lint: install
-	$(BIN)/ruff check include plugins dags tests bench scripts
-	$(BIN)/ruff format --check include plugins dags tests bench scripts
+	$(BIN)/ruff check include plugins dags devtools tests bench
+	$(BIN)/ruff format --check include plugins dags devtools tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -28,20 +28,23 @@ typecheck: install
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-unit: install browser
-	$(PY) -m pytest
+# The fast suite for your own loop: everything but the real cluster and the browser.
+unit: install
+	$(PY) -m pytest -m "not cluster"
 
-test: lint typecheck unit
+# Everything, as CI runs it.
+test: lint typecheck browser
+	$(PY) -m pytest
 
 # The real CeleryExecutor cluster and the browser test alone (they also run in `make test`).
 test-cluster: install browser
 	$(PY) -m pytest tests/cluster
 
 demo: install
-	$(PY) scripts/demo.py
+	$(PY) -m learnosity_devtools.demo
 
 emulator: install
-	$(PY) -m learnosity_core.emulator
+	$(PY) -m learnosity_devtools.emulator
 
 bench-transform: install
 	$(PY) bench/bench_transform.py

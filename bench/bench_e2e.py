@@ -21,10 +21,12 @@ from pathlib import Path
 import httpx
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
-from learnosity_core.emulator.process import emulator_process
-from learnosity_core.ledger import Ledger, SessionEntry
-from learnosity_core.staging import assign_shards, write_session_json_batch, write_template
-from learnosity_core.submission import submit_shard
+from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET, set_rate_share
+from learnosity_core.delivery.batching import Batcher
+from learnosity_core.delivery.ledger import Ledger, SessionEntry
+from learnosity_core.delivery.staging import Shard, write_template
+from learnosity_core.delivery.submission import submit_shard
+from learnosity_devtools.emulator.process import emulator_process
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 NAIVE_REQUESTS = int(os.environ.get("BENCH_NAIVE_REQUESTS", "40"))
@@ -67,24 +69,22 @@ def _settings(url: str, share: int) -> DataApiSettings:
     )
 
 
-def _run_shard(args: tuple[str, str, str, int, list[str]]) -> int:
-    url, stage, ledger_url, shard, names = args
-    client = DataApiClient(_settings(url, max(1, LIMIT // PARALLEL)))
-    result = submit_shard(client, Ledger.from_url(ledger_url), Path(stage), shard, names, concurrency=4)
+def _run_shard(args: tuple[str, str, str]) -> int:
+    url, ledger_url, shard_json = args
+    shard = Shard.model_validate_json(shard_json)
+    client = DataApiClient(_settings(url, set_rate_share(PARALLEL)))
+    result = submit_shard(client, Ledger.from_url(ledger_url), Path(shard.stage), shard, concurrency=4)
     return result.sessions
 
 
-def _stage(stage: Path, ledger: Ledger) -> list[str]:
+def _stage(stage: Path, ledger: Ledger) -> list[Shard]:
+    """The plan's staging, as the DAG does it: batches of 50 in the ledger, spread over shards."""
     write_template(stage, ACTIVITY, TEMPLATE)
-    names = []
-    for start in range(0, SESSIONS, 50):
-        pairs = [_entry(n) for n in range(start, min(start + 50, SESSIONS))]
-        batch_id = f"bench-{start // 50:05d}"
-        names.append(
-            write_session_json_batch(stage, batch_id, ACTIVITY, [p[0] for p in pairs], [p[1] for p in pairs])
-        )
-        ledger.stage("bench", batch_id, [SessionEntry(p[0], "h") for p in pairs], data_format="from_template")
-    return names
+    batcher = Batcher(stage, ledger, "bench", "from_template", MAX_SESSIONS_PER_SET)
+    for n in range(SESSIONS):
+        session_id, entry = _entry(n)
+        batcher.add(ACTIVITY, SessionEntry(session_id, "h"), entry)
+    return batcher.finish(PARALLEL)
 
 
 def _naive(url: str, names: list[str], stage: Path) -> float:
@@ -116,14 +116,12 @@ def main() -> None:
         faults=json.dumps({"set_latency_s": LATENCY}),
     ) as url:
         ledger_url = f"sqlite:///{work / 'ledger.db'}"
-        names = _stage(work, Ledger.from_url(ledger_url))
-        print(f"staged {SESSIONS} sessions in {len(names)} batches; {PARALLEL} shard processes", flush=True)
-        shards = assign_shards(names, PARALLEL)
+        shards = _stage(work, Ledger.from_url(ledger_url))
+        batches = sum(s.batches for s in shards)
+        print(f"staged {SESSIONS} sessions in {batches} batches; {PARALLEL} shard processes", flush=True)
         started = time.monotonic()
         with multiprocessing.get_context("spawn").Pool(PARALLEL) as pool:
-            sent = sum(
-                pool.map(_run_shard, [(url, str(work), ledger_url, i + 1, s) for i, s in enumerate(shards)])
-            )
+            sent = sum(pool.map(_run_shard, [(url, ledger_url, s.model_dump_json()) for s in shards]))
         elapsed = time.monotonic() - started
         rate = sent / elapsed * 60
         stats = httpx.get(f"{url}/_emulator/stats", timeout=10).json()
@@ -132,6 +130,7 @@ def main() -> None:
             f"sent {sent} sessions in {elapsed:.1f} s; emulator answered 429 {answered_429} times", flush=True
         )
         print(f"emulator request counts: {json.dumps(stats['requests'])}", flush=True)
+        names = sorted(p.name for p in (work / "batches").iterdir())
         naive = _naive(url, names, work)
         print(f"naive sequential DataApi.request: {naive:,.0f} sessions/min over {NAIVE_REQUESTS} requests")
         print(

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from learnosity_core.question_types import (
+from learnosity_core.content.question_types import (
     CHARACTER_COUNT_TYPES,
     ENCODED_TEXT_TYPES,
     RESPONSE_KIND,
@@ -31,10 +31,10 @@ from learnosity_core.question_types import (
     count_words,
     encode_text,
 )
-from learnosity_core.responses import check_response
-from learnosity_core.template import find_questions
-from learnosity_core.transform import TemplateIndex, derive_session_id, transform_chunks
-from learnosity_core.transform.synthetic import synthetic_rows, synthetic_templates
+from learnosity_core.content.questions import find_questions
+from learnosity_core.content.responses import check_response
+from learnosity_core.template_submission.transform import TemplateIndex, derive_session_id, transform_chunks
+from learnosity_devtools.synthetic import synthetic_rows, synthetic_templates
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 CHUNK_ROWS = int(os.environ.get("BENCH_CHUNK_ROWS", "50000"))

@@ -26,7 +26,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from learnosity_provider.operators.replay import LearnosityReplayPlanOperator, LearnosityReplayReportOperator
+from learnosity_provider.operators.failed_submission import (
+    LearnosityReplayPlanOperator,
+    LearnosityReplayReportOperator,
+)
 from learnosity_provider.pipeline import submit_and_wait
 
 with DAG(
@@ -59,6 +62,6 @@ with DAG(
         task_id="plan", source="{{ params.source }}", dry_run="{{ params.dry_run }}"
     )
     record = submit_and_wait(plan)
-    report = LearnosityReplayReportOperator(task_id="report")
+    report = LearnosityReplayReportOperator(task_id="report", source="{{ params.source }}")
 
     record >> report

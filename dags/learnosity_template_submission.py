@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from learnosity_provider.operators.template import (
+from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
     LearnosityVerifyOperator,

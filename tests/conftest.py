@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from learnosity_core.emulator import EmulatorConfig, EmulatorServer
+from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 
 EMULATOR_KEY = "emulatordemokey1"
 EMULATOR_SECRET = "emulator-demo-secret"

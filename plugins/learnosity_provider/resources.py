@@ -14,9 +14,9 @@ from airflow.sdk import BaseHook, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import Engine
 
-from learnosity_core.extract import Source
-from learnosity_core.ledger import Ledger
-from learnosity_core.staging import safe_name
+from learnosity_core.delivery.ledger import Ledger
+from learnosity_core.delivery.staging import safe_name
+from learnosity_core.delivery.warehouse import Source
 
 WAREHOUSE_CONN_ID = "learnosity_warehouse"
 STATE_CONN_ID = "learnosity_state"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from learnosity_core.emulator.seed import demo_templates
-from learnosity_core.sample_data import sample_rows, seed_warehouse
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_rows, seed_warehouse
 from lrn_testing.cluster import Cluster, running_cluster
 
 LEARNERS = 120

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from learnosity_core.emulator import EmulatorServer
-from learnosity_core.emulator.seed import demo_templates
-from learnosity_core.ledger import Ledger
-from learnosity_core.sample_data import sample_rows, seed_warehouse
+from learnosity_core.delivery.ledger import Ledger
+from learnosity_devtools.emulator import EmulatorServer
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_rows, seed_warehouse
 from lrn_testing.airflow_env import REPO
 
 LEARNERS = 25

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from airflow.utils.state import DagRunState
 
-from learnosity_core.emulator import Faults
-from learnosity_core.emulator.seed import demo_templates
-from learnosity_core.sample_data import MALFORMED_BLOBS, write_sample_blobs
+from learnosity_devtools.emulator import Faults
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import MALFORMED_BLOBS, write_sample_blobs
 
 DAG_ID = "learnosity_failed_submission_replay"
 LEARNERS = 12
@@ -116,8 +116,8 @@ def test_blobs_from_a_warehouse_table_are_replayed_too(
 ) -> None:
     import sqlalchemy as sa
 
-    from learnosity_core.failed_submission import encode_failed_session
-    from learnosity_core.sample_data import sample_blob_session
+    from learnosity_core.failed_submission.blob import encode_failed_session
+    from learnosity_devtools.sample_data import sample_blob_session
 
     activity, template = next(iter(demo_templates().items()))
     blob = encode_failed_session(

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.utils.state import DagRunState
 
-from learnosity_core.emulator import Faults
+from learnosity_devtools.emulator import Faults
 
 DAG_ID = "learnosity_template_submission"
 
@@ -40,9 +40,9 @@ def test_clean_run_stores_every_valid_session_and_quarantines_the_rest(
     assert len(sent_rows) + len(quarantined) == len(rows)
 
     ledger_rows = sqlite_pipeline.ledger().sessions_of_run(run.run_id)
-    completed = [r for r in ledger_rows if r["status"] == "completed"]
+    completed = [r for r in ledger_rows if r.status == "completed"]
     assert len(completed) == len(sqlite_pipeline.valid_sessions())
-    assert all(r["verified"] for r in completed)
+    assert all(r.verified for r in completed)
     (report,) = sqlite_pipeline.reports.rglob("report.html")
     assert "<svg" in report.read_text() and "unknown_question" in report.read_text()
 
@@ -116,8 +116,8 @@ def test_a_halted_job_fails_the_run_and_the_next_run_completes_it(
     sqlite_pipeline.emulator.set_faults(Faults(halt_jobs=1))
     first = run_dag(DAG_ID, batch_size=10)
     assert first.state == DagRunState.FAILED
-    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(first.run_id) if r["status"] == "failed"]
-    assert failed and all("halted" in r["error"] for r in failed)
+    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(first.run_id) if r.status == "failed"]
+    assert failed and all("halted" in r.error for r in failed)
     (report,) = sqlite_pipeline.reports.rglob("report.html")
     assert "halted" in report.read_text()
 

@@ -75,13 +75,16 @@ def test_the_default_connection_points_at_the_emulator_service(compose: dict) ->
     assert conn["login"] == emulator["environment"]["EMULATOR_CONSUMER_KEY"]
 
 
-def test_init_migrates_creates_the_admin_the_pool_and_seeds_the_warehouse(compose: dict) -> None:
+def test_init_migrates_creates_the_admin_and_the_pool_after_the_warehouse_is_seeded(compose: dict) -> None:
     init = compose["services"]["airflow-init"]
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
     assert init["environment"]["_AIRFLOW_WWW_USER_CREATE"] == "true"
-    script = "\n".join(init["command"])
-    assert "airflow pools set learnosity_api" in script
-    assert "learnosity_core.sample_data --url" in script and "@warehouse/" in script
+    assert "airflow pools set learnosity_api" in "\n".join(init["command"])
+    assert init["depends_on"]["warehouse-seed"]["condition"] == "service_completed_successfully"
+    seed = compose["services"]["warehouse-seed"]
+    assert seed["build"]["target"] == "devtools"
+    assert seed["command"][:3] == ["python", "-m", "learnosity_devtools.sample_data"]
+    assert any("@warehouse/" in part for part in seed["command"])
     for name in AIRFLOW_SERVICES:
         depends = compose["services"][name]["depends_on"]
         assert depends["airflow-init"]["condition"] == "service_completed_successfully"
@@ -95,3 +98,17 @@ def test_the_image_installs_the_pinned_set_and_the_project() -> None:
     assert "--no-deps /opt/learnosity" in dockerfile
     for path in ("requirements.txt", "constraints.txt", "pyproject.toml", "include", "plugins", "dags"):
         assert path in dockerfile and (REPO / path).exists()
+
+
+def test_the_product_image_has_no_devtools_only_the_demo_services_do(compose: dict) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    product, _, devtools = dockerfile.partition("FROM airflow AS devtools")
+    assert "COPY --chown=airflow:0 devtools" not in product and "learnosity-devtools" not in product
+    assert "COPY --chown=airflow:0 devtools" in devtools
+    targets = {name: (s.get("build") or {}).get("target") for name, s in compose["services"].items()}
+    assert {name for name, target in targets.items() if target == "devtools"} == {
+        "emulator",
+        "warehouse-seed",
+    }
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        assert targets[name] == "airflow", name

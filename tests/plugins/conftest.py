@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from learnosity_core.emulator import EmulatorServer
+from learnosity_devtools.emulator import EmulatorServer
 
 KEY = "emulatordemokey1"
 SECRET = "emulator-demo-secret"

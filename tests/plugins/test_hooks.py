@@ -12,7 +12,7 @@ from airflow.sdk import BaseHook, Connection
 from airflow.sdk.log import redact
 
 from learnosity_core.dataapi import DEFAULT_LTS_VERSION, DataApiClient
-from learnosity_core.emulator import EmulatorServer, Faults
+from learnosity_devtools.emulator import EmulatorServer, Faults
 from learnosity_provider.hooks import LearnosityAsyncHook, LearnosityHook, settings_from_connection
 
 KEY = "emulatordemokey1"

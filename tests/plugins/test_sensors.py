@@ -15,7 +15,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
-from learnosity_core.emulator import EmulatorConfig, EmulatorServer
+from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 from learnosity_provider.sensors import LearnosityJobsSensor, flatten_references
 from learnosity_provider.triggers import LearnosityJobsTrigger
 

@@ -15,6 +15,7 @@ import httpx
 
 from learnosity_core.dataapi import operations
 from learnosity_core.dataapi.exchange import Call, Post, Reply, Wait, exchange
+from learnosity_core.dataapi.limits import MAX_RESPONSES_PER_PAGE
 from learnosity_core.dataapi.models import Envelope, Job, SessionRecord
 from learnosity_core.dataapi.pacing import limiters_for
 from learnosity_core.dataapi.retry import RetryPolicy
@@ -105,7 +106,7 @@ class DataApiClient:
         session_ids: Sequence[str] | None = None,
         user_ids: Sequence[str] | None = None,
         activity_ids: Sequence[str] | None = None,
-        limit: int = operations.MAX_RESPONSES_PAGE,
+        limit: int = MAX_RESPONSES_PER_PAGE,
     ) -> Iterator[SessionRecord]:
         """Stored sessions matching the filters, page by page until an empty page."""
         query = operations.ResponsesQuery(

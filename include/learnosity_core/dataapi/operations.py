@@ -15,11 +15,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from learnosity_core.dataapi.errors import BatchSizeError, DataApiError, DataApiValidationError
 from learnosity_core.dataapi.exchange import Call
+from learnosity_core.dataapi.limits import (
+    MAX_JOB_REFERENCES_PER_GET,
+    MAX_RESPONSES_PER_PAGE,
+    MAX_SESSIONS_PER_SET,
+)
 from learnosity_core.dataapi.models import ALL_JOB_STATUSES, Envelope, Job, SessionRecord
 
-MAX_SESSIONS_PER_SET = 50
-MAX_JOB_REFERENCES = 1000
-MAX_RESPONSES_PAGE = 50
 PING_REFERENCE = "00000000-0000-0000-0000-000000000000"
 JOB_FIELDS = ("reference", "type", "status", "dt_created", "dt_completed", "data")
 
@@ -101,8 +103,8 @@ class JobsQuery:
     def __init__(self, references: Sequence[str]) -> None:
         self._missing = dict.fromkeys(references)
         self._chunks = [
-            list(self._missing)[start : start + MAX_JOB_REFERENCES]
-            for start in range(0, len(self._missing), MAX_JOB_REFERENCES)
+            list(self._missing)[start : start + MAX_JOB_REFERENCES_PER_GET]
+            for start in range(0, len(self._missing), MAX_JOB_REFERENCES_PER_GET)
         ]
         self._next: Call | None = None
         self.jobs: dict[str, Job] = {}
@@ -140,10 +142,10 @@ class ResponsesQuery:
         session_ids: Sequence[str] | None = None,
         user_ids: Sequence[str] | None = None,
         activity_ids: Sequence[str] | None = None,
-        limit: int = MAX_RESPONSES_PAGE,
+        limit: int = MAX_RESPONSES_PER_PAGE,
     ) -> None:
-        if not 1 <= limit <= MAX_RESPONSES_PAGE:
-            raise ValueError(f"limit must be 1 to {MAX_RESPONSES_PAGE}, got {limit}")
+        if not 1 <= limit <= MAX_RESPONSES_PER_PAGE:
+            raise ValueError(f"limit must be 1 to {MAX_RESPONSES_PER_PAGE}, got {limit}")
         filters = {"session_id": session_ids, "user_id": user_ids, "activity_id": activity_ids}
         request: dict[str, Any] = {name: list(v) for name, v in filters.items() if v}
         if not request:

@@ -6,14 +6,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from learnosity_core.dataapi.limits import GET_REQUESTS_PER_WINDOW, RATE_WINDOW_S, SET_REQUESTS_PER_WINDOW
+
 DEFAULT_BASE_URL = "https://data.learnosity.com"
 DEFAULT_LTS_VERSION = "v2025.2.LTS"
 DEFAULT_DOMAIN = "localhost"
-
-# Documented Data API limits (requests started per consumer within `window_s`).
-SET_LIMIT_PER_WINDOW = 50
-GET_LIMIT_PER_WINDOW = 1000
-RATE_WINDOW_S = 5.0
 
 
 class DataApiSettings(BaseModel):
@@ -32,8 +29,8 @@ class DataApiSettings(BaseModel):
     domain: str = Field(default=DEFAULT_DOMAIN, min_length=1)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=60.0, gt=0)
-    set_requests_per_window: int = Field(default=SET_LIMIT_PER_WINDOW, ge=1)
-    get_requests_per_window: int = Field(default=GET_LIMIT_PER_WINDOW, ge=1)
+    set_requests_per_window: int = Field(default=SET_REQUESTS_PER_WINDOW, ge=1)
+    get_requests_per_window: int = Field(default=GET_REQUESTS_PER_WINDOW, ge=1)
     window_s: float = Field(default=RATE_WINDOW_S, gt=0)
     # Added to every paced window: client and server clocks see a request start at slightly
     # different moments, so pacing at exactly the limit would still draw the odd 429.

@@ -1,39 +1,49 @@
-"""Helpers shared by the operators."""
+"""What every operator does the same way: name its run, type its params, fail on a failed report."""
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from airflow.sdk import Context, ObjectStoragePath
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from learnosity_core.report import RunReport, render_html, summary_lines
+from learnosity_core.reporting.report import PublishedReport
 
-log = logging.getLogger(__name__)
-
-
-def parse_time(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def dag_and_run(context: Context) -> tuple[str, str]:
     return context["dag"].dag_id, context["run_id"]
 
 
-def publish_report(report: RunReport, out: ObjectStoragePath, on_failure: str) -> str:
-    """Write report.html, log the summary, then fail the task if any session failed."""
-    path = out / "report.html"
-    path.write_text(render_html(report))
-    for line in summary_lines(report):
-        log.info("%s", line)
-    log.info("Report: %s", path)
-    if report.failed:
-        raise AirflowFailException(f"{report.failed} sessions failed ({on_failure}); see {path}")
-    return str(path)
+def _bad_param(exc: ValidationError, prefix: str = "") -> AirflowFailException:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    name = f"{prefix}{where}" if where else prefix
+    return AirflowFailException(f"param {name}: {first['msg']}; fix it in the trigger form or the DAG file")
+
+
+def typed_request(model: type[Model], **values: Any) -> Model:
+    """The operator's rendered fields as the core's request model; a bad value fails the task at
+    once (no retry can fix it) with the param named."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise _bad_param(exc) from None
+
+
+def typed_param(kind: Any, value: Any, param: str) -> Any:
+    """One rendered field as `kind` ("false" is False, "7" is 7), or a failure naming the param."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        raise _bad_param(exc, param) from None
+
+
+def fail_if_failed(published: PublishedReport, consequence: str) -> None:
+    """Fail the report task, after everything is recorded and reported, when any session failed."""
+    if published.failed:
+        raise AirflowFailException(
+            f"{published.failed} sessions failed ({consequence}); see {published.report}"
+        )

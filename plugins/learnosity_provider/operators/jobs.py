@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from learnosity_core.job_outcomes import session_outcomes
+from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
 from learnosity_provider.operators.common import dag_and_run
@@ -28,24 +28,6 @@ class LearnosityRecordJobsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, int]:
         _, run_id = dag_and_run(context)
-        ledger = resources.ledger(self.state_conn_id)
-        jobs_sessions = ledger.jobs_of_run(run_id)
-        jobs = {}
-        if jobs_sessions:
-            with LearnosityHook(self.learnosity_conn_id).get_client() as client:
-                jobs = {j.reference: j for j in client.get_jobs(list(jobs_sessions))}
-        counts = {"jobs": len(jobs_sessions), "completed": 0, "failed": 0}
-        for reference, session_ids in jobs_sessions.items():
-            outcomes = session_outcomes(jobs.get(reference), session_ids, reference)
-            ledger.record_job(
-                reference, str(jobs[reference].status) if reference in jobs else "unknown", outcomes
-            )
-            for outcome in outcomes:
-                counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
-        self.log.info(
-            "Recorded %d jobs: %d sessions completed, %d failed",
-            counts["jobs"],
-            counts["completed"],
-            counts["failed"],
-        )
-        return counts
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            result = record_jobs(client, resources.ledger(self.state_conn_id), run_id)
+        return result.model_dump()

@@ -7,16 +7,18 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
-from learnosity_core.staging import Shard, read_shard
-from learnosity_core.submission import submit_shard
+from learnosity_core.dataapi.limits import set_rate_share
+from learnosity_core.delivery.staging import Shard
+from learnosity_core.delivery.submission import submit_shard
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.operators.common import typed_param, typed_request
 
 
 class LearnositySubmitShardOperator(BaseOperator):
     """Send one shard's batches concurrently within this task's share of the SET rate limit.
 
-    Map it over the planner's `shards`; `map_index_template="{{ task.shard['label'] }}"` gives
+    Map it over the planner's shards; `map_index_template="{{ task.shard['label'] }}"` gives
     each mapped task a readable label. Returns the shard's job references.
     """
 
@@ -40,24 +42,17 @@ class LearnositySubmitShardOperator(BaseOperator):
         self.state_conn_id = state_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        shard = Shard.model_validate(self.shard)
-        stage = ObjectStoragePath(self.shard["stage"])
-        share = max(1, 50 // resources.parallel_shards())
+        shard = typed_request(Shard, **self.shard)
+        ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
+        share = set_rate_share(resources.parallel_shards())
         self.log.info("%s; rate share %d SET requests per window", shard.label, share)
         with LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share) as client:
             result = submit_shard(
                 client,
                 resources.ledger(self.state_conn_id),
-                stage,
-                shard.shard,
-                read_shard(stage, shard.shard),
+                ObjectStoragePath(shard.stage),
+                shard,
                 concurrency=self.concurrency,
-                ignore_response_revisions=True if self.ignore_response_revisions else None,
+                ignore_response_revisions=True if ignore else None,
             )
-        self.log.info(
-            "%s: posted %d batches, resumed %d already posted",
-            shard.label,
-            result.batches_posted,
-            result.batches_resumed,
-        )
         return result.model_dump()

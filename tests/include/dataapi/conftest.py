@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
-from learnosity_core.emulator import EmulatorConfig, EmulatorServer
-from learnosity_core.emulator.seed import demo_templates, question_id
+from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
+from learnosity_devtools.emulator.seed import demo_templates, question_id
 
 KEY = "emulatordemokey1"
 SECRET = "emulator-demo-secret"

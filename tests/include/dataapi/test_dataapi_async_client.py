@@ -17,7 +17,7 @@ from learnosity_core.dataapi import (
     JobStatus,
 )
 from learnosity_core.dataapi.pacing import EndpointClass
-from learnosity_core.emulator import EmulatorServer, Faults
+from learnosity_devtools.emulator import EmulatorServer, Faults
 
 Settings = Callable[..., DataApiSettings]
 

@@ -24,8 +24,8 @@ from learnosity_core.dataapi import (
     RateLimitedError,
     TransientError,
 )
-from learnosity_core.emulator import EmulatorServer, Faults
-from learnosity_core.failed_submission import encode_failed_session
+from learnosity_core.failed_submission.blob import encode_failed_session
+from learnosity_devtools.emulator import EmulatorServer, Faults
 
 Settings = Callable[..., DataApiSettings]
 Answers = Callable[[EmulatorServer, str], dict[str, int]]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from learnosity_core.dataapi import AsyncDataApiClient, DataApiClient, DataApiError, DataApiSettings
-from learnosity_core.emulator import EmulatorServer, Faults
+from learnosity_devtools.emulator import EmulatorServer, Faults
 
 Settings = Callable[..., DataApiSettings]
 WRONG_SECRET = "wrong-but-still-secret-value"

@@ -258,7 +258,7 @@ def running_cluster(
             "emulator",
             "python",
             "-m",
-            "learnosity_core.emulator",
+            "learnosity_devtools.emulator",
             extra_env={
                 "EMULATOR_PORT": str(emulator_port),
                 "EMULATOR_DB": str(tmp / "emulator.db"),

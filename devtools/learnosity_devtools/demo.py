@@ -1,0 +1,130 @@
+"""`make demo`: the main job end to end on the embedded defaults.
+
+Seeds a SQLite warehouse with sample responses (every question type, a few thousand learners,
+some deliberately invalid rows), starts the local Data API emulator, runs the
+`learnosity_template_submission` DAG with `airflow dags test`, and prints the run's summary and
+the path of its HTML report; then replays sample failed-submission blobs (valid ones, a
+duplicate and malformed files) with `learnosity_failed_submission_replay`. Everything lives
+under `.demo/`, recreated on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / ".demo"
+BIN = Path(sys.executable).parent
+CONSUMER_KEY = "emulatordemokey1"
+CONSUMER_SECRET = "emulator-demo-secret"  # the emulator's public demo credential, not a real secret
+LEARNERS = int(os.environ.get("DEMO_LEARNERS", "2000"))
+LANDING = DEMO / "failed_submissions"
+
+
+def _airflow_env(emulator_url: str) -> dict[str, str]:
+    home = DEMO / "airflow"
+    return dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        LEARNOSITY_JOB_POLL_S="1",
+        AIRFLOW_CONN_LEARNOSITY_DEFAULT=json.dumps(
+            {
+                "conn_type": "learnosity",
+                "host": emulator_url,
+                "login": CONSUMER_KEY,
+                "password": CONSUMER_SECRET,
+                "extra": {"lts_version": "v2025.2.LTS", "domain": "localhost"},
+            }
+        ),
+        AIRFLOW_CONN_LEARNOSITY_WAREHOUSE=json.dumps(
+            {"conn_type": "sqlite", "host": str(DEMO / "warehouse.db")}
+        ),
+        AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH=LANDING.as_uri(),
+        # `airflow dags test` runs mapped tasks one after another: give each the whole rate limit.
+        AIRFLOW_VAR_LEARNOSITY_PARALLEL_SHARDS="1",
+    )
+
+
+def _airflow(env: dict[str, str], *args: str, log: Path | None = None) -> int:
+    out = log.open("wb") if log else subprocess.DEVNULL
+    return subprocess.run(
+        [str(BIN / "airflow"), *args], env=env, stdout=out, stderr=subprocess.STDOUT
+    ).returncode
+
+
+def main() -> int:
+    from learnosity_core.delivery.ledger import Ledger
+    from learnosity_core.reporting.render import summary_lines
+    from learnosity_core.template_submission.plan import PlanSummary
+    from learnosity_core.template_submission.report import build_template_report
+    from learnosity_devtools.emulator.process import emulator_process
+    from learnosity_devtools.emulator.seed import demo_templates
+    from learnosity_devtools.sample_data import sample_rows, seed_warehouse, write_sample_blobs
+
+    shutil.rmtree(DEMO, ignore_errors=True)
+    DEMO.mkdir()
+    rows = sample_rows(demo_templates(), learners=LEARNERS)
+    seeded = seed_warehouse(sa.create_engine(f"sqlite:///{DEMO / 'warehouse.db'}"), rows)
+    print(f"Seeded {seeded} response rows ({LEARNERS} learners, {rows['activity_id'].nunique()} activities)")
+
+    with emulator_process(
+        DEMO / "emulator.db", CONSUMER_KEY, CONSUMER_SECRET, DEMO / "emulator.log", job_delay_s="0.2"
+    ) as emulator_url:
+        print(f"Data API emulator on {emulator_url}")
+        env = _airflow_env(emulator_url)
+        for args in (("db", "migrate"), ("pools", "set", "learnosity_api", "4", "Learnosity SET /sessions")):
+            if _airflow(env, *args, log=DEMO / "airflow-setup.log"):
+                raise SystemExit(f"airflow {' '.join(args)} failed; see {DEMO / 'airflow-setup.log'}")
+        print("Running learnosity_template_submission (airflow dags test) ...")
+        started = time.monotonic()
+        code = _airflow(env, "dags", "test", "learnosity_template_submission", log=DEMO / "template-run.log")
+        print(f"DAG run finished in {time.monotonic() - started:.0f} s with exit code {code}")
+        stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
+        print(f"Sessions stored in the emulator: {len(stored)}")
+
+        blobs = write_sample_blobs(LANDING, demo_templates())
+        print(f"\nLanding folder {LANDING}: {blobs}")
+        print("Running learnosity_failed_submission_replay (airflow dags test) ...")
+        replay_code = _airflow(
+            env, "dags", "test", "learnosity_failed_submission_replay", log=DEMO / "replay-run.log"
+        )
+        print(f"Replay run finished with exit code {replay_code}")
+        for folder in ("processed", "duplicates", "quarantine"):
+            files = [p for p in (LANDING / folder).glob("*") if not p.name.endswith(".reason.txt")]
+            print(f"  {folder}/: {len(files)} files")
+        stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
+        print(f"Sessions stored in the emulator now: {len(stored)}")
+
+    print()
+    stages = DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission"
+    plan_file = max(stages.rglob("plan.json"), key=lambda p: p.stat().st_mtime)
+    plan = PlanSummary.model_validate_json(plan_file.read_text())
+    ledger = Ledger.from_url(f"sqlite:///{DEMO / 'airflow' / 'learnosity' / 'ledger.db'}")
+    report = build_template_report(
+        "learnosity_template_submission", plan, ledger.sessions_of_run(plan.run_id)
+    )
+    print("\n".join(summary_lines(report)))
+    reports = DEMO / "airflow" / "learnosity" / "reports"
+    for dag_id in ("learnosity_template_submission", "learnosity_failed_submission_replay"):
+        found = sorted((reports / dag_id).rglob("report.html"))
+        print(f"Report ({dag_id}): {found[-1] if found else 'not written'}")
+    print(f"Task logs: {DEMO / 'template-run.log'}, {DEMO / 'replay-run.log'}")
+    return code or replay_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""The delivery ledger: what was sent for each session, in which batch and job, and how it ended.
+
+It is what makes runs exactly-once from the user's point of view: a session whose same content
+already completed is never sent again, changed content is, and a batch that already has a job
+reference is never posted twice by a retried task. It lives in any SQLAlchemy database
+(SQLite by default, PostgreSQL in a cluster) so every worker sees the same state.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Engine
+
+
+class SessionStatus(enum.StrEnum):
+    STAGED = "staged"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+metadata = sa.MetaData()
+
+sessions_table = sa.Table(
+    "learnosity_ledger_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("data_format", sa.String(32), nullable=False),
+    sa.Column("activity_id", sa.String(255)),
+    sa.Column("user_id", sa.String(255)),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("batch_id", sa.String(255), index=True),
+    sa.Column("job_reference", sa.String(64), index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("error", sa.Text),
+    sa.Column("verified", sa.Boolean),
+    sa.Column("run_id", sa.String(255), index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+batches_table = sa.Table(
+    "learnosity_ledger_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(255), index=True, nullable=False),
+    sa.Column("activity_id", sa.String(255)),
+    sa.Column("session_count", sa.Integer, nullable=False),
+    sa.Column("job_reference", sa.String(64)),
+    sa.Column("job_status", sa.String(16)),
+    sa.Column("submitted_at", sa.DateTime(timezone=True)),
+)
+
+runs_table = sa.Table(
+    "learnosity_ledger_runs",
+    metadata,
+    sa.Column("dag_id", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True)),
+    sa.Column("window_end", sa.DateTime(timezone=True)),
+    sa.Column("finished", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+_CHUNK = 500  # keeps IN (...) lists well under every database's bound-parameter limit
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    """One session about to be staged: its identity and the hash of the content to send."""
+
+    session_id: str
+    content_hash: str
+    activity_id: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """What a finished job said about one session."""
+
+    session_id: str
+    status: SessionStatus
+    error: str | None = None
+
+
+class SessionRow(BaseModel):
+    """One session's delivery record as the ledger holds it (what reports and verification read)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    data_format: str
+    activity_id: str | None = None
+    user_id: str | None = None
+    content_hash: str | None = None
+    batch_id: str | None = None
+    job_reference: str | None = None
+    status: SessionStatus
+    error: str | None = None
+    verified: bool | None = None
+    run_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Ledger:
+    """Per-session delivery state in a SQL database shared by every worker."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        metadata.create_all(engine, checkfirst=True)
+
+    @classmethod
+    def from_url(cls, url: str) -> Ledger:
+        """SQLite ledgers wait for each other's writes (several submit tasks share one file)."""
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            sa.event.listen(engine, "connect", _sqlite_wal)
+            return cls(engine)
+        return cls(sa.create_engine(url, pool_pre_ping=True))
+
+    # -- what still needs sending -------------------------------------------------------------
+
+    def delivered(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
+        """Session ids whose given content hash already completed."""
+        wanted = dict(pairs)
+        done: set[str] = set()
+        ids = list(wanted)
+        with self._engine.connect() as conn:
+            for part in _chunks(ids):
+                rows = conn.execute(
+                    sa.select(sessions_table.c.session_id, sessions_table.c.content_hash).where(
+                        sessions_table.c.session_id.in_(part),
+                        sessions_table.c.status == SessionStatus.COMPLETED,
+                    )
+                )
+                done.update(sid for sid, digest in rows if wanted.get(sid) == digest)
+        return done
+
+    def last_window_end(self, dag_id: str) -> datetime | None:
+        """Where the previous finished run's window ended: the next incremental window starts there."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(runs_table.c.window_end)).where(
+                    runs_table.c.dag_id == dag_id, runs_table.c.finished.is_(True)
+                )
+            ).scalar()
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _upsert_sessions(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        for part in _chunks(rows):
+            ids = [r["session_id"] for r in part]
+            conn.execute(sa.delete(sessions_table).where(sessions_table.c.session_id.in_(ids)))
+            conn.execute(sa.insert(sessions_table), list(part))
+
+    def stage(
+        self,
+        run_id: str,
+        batch_id: str,
+        entries: Sequence[SessionEntry],
+        *,
+        data_format: str,
+        activity_id: str | None = None,
+    ) -> None:
+        """Record a batch and its sessions as staged (idempotent for a retried planning task)."""
+        now = _now()
+        rows = [
+            {
+                "session_id": e.session_id,
+                "data_format": data_format,
+                "activity_id": e.activity_id,
+                "user_id": e.user_id,
+                "content_hash": e.content_hash,
+                "batch_id": batch_id,
+                "job_reference": None,
+                "status": SessionStatus.STAGED.value,
+                "error": None,
+                "verified": None,
+                "run_id": run_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for e in entries
+        ]
+        with self._engine.begin() as conn:
+            self._upsert_sessions(conn, rows)
+            conn.execute(sa.delete(batches_table).where(batches_table.c.batch_id == batch_id))
+            conn.execute(
+                sa.insert(batches_table).values(
+                    batch_id=batch_id, run_id=run_id, activity_id=activity_id, session_count=len(entries)
+                )
+            )
+
+    def quarantine(self, run_id: str, data_format: str, problems: Mapping[str, tuple[str, str, str]]) -> None:
+        """Record held-back sessions: session id -> (activity_id, user_id, reason)."""
+        now = _now()
+        rows = [
+            {
+                "session_id": sid,
+                "data_format": data_format,
+                "activity_id": activity,
+                "user_id": user,
+                "content_hash": None,
+                "batch_id": None,
+                "job_reference": None,
+                "status": SessionStatus.QUARANTINED.value,
+                "error": reason,
+                "verified": None,
+                "run_id": run_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for sid, (activity, user, reason) in problems.items()
+        ]
+        with self._engine.begin() as conn:
+            self._upsert_sessions(conn, rows)
+
+    def job_for_batch(self, batch_id: str) -> str | None:
+        """The job reference already recorded for a batch: a retried task must not post it again."""
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(batches_table.c.job_reference).where(batches_table.c.batch_id == batch_id)
+            ).scalar()
+
+    def record_submission(self, batch_id: str, job_reference: str) -> None:
+        now = _now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(batches_table)
+                .where(batches_table.c.batch_id == batch_id)
+                .values(job_reference=job_reference, job_status="queued", submitted_at=now)
+            )
+            conn.execute(
+                sa.update(sessions_table)
+                .where(sessions_table.c.batch_id == batch_id)
+                .values(job_reference=job_reference, status=SessionStatus.SUBMITTED.value, updated_at=now)
+            )
+
+    def record_job(self, job_reference: str, job_status: str, outcomes: Sequence[SessionOutcome]) -> None:
+        """Store a finished (or timed-out) job's per-session outcomes."""
+        now = _now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(batches_table)
+                .where(batches_table.c.job_reference == job_reference)
+                .values(job_status=job_status)
+            )
+            for outcome in outcomes:
+                conn.execute(
+                    sa.update(sessions_table)
+                    .where(
+                        sessions_table.c.session_id == outcome.session_id,
+                        sessions_table.c.job_reference == job_reference,
+                    )
+                    .values(status=outcome.status.value, error=outcome.error, updated_at=now)
+                )
+
+    def record_verification(self, results: Mapping[str, str | None]) -> None:
+        """session id -> None when the read-back matched, else what differed."""
+        now = _now()
+        with self._engine.begin() as conn:
+            for sid, problem in results.items():
+                values: dict[str, Any] = {"verified": problem is None, "updated_at": now}
+                if problem is not None:
+                    values["error"] = problem
+                conn.execute(
+                    sa.update(sessions_table).where(sessions_table.c.session_id == sid).values(**values)
+                )
+
+    def start_run(
+        self, dag_id: str, run_id: str, window_start: datetime | None, window_end: datetime | None
+    ) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.delete(runs_table).where(runs_table.c.dag_id == dag_id, runs_table.c.run_id == run_id)
+            )
+            conn.execute(
+                sa.insert(runs_table).values(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    window_start=window_start,
+                    window_end=window_end,
+                    finished=False,
+                    updated_at=_now(),
+                )
+            )
+
+    def finish_run(self, dag_id: str, run_id: str) -> None:
+        """Mark a run's window delivered so the next incremental window starts after it."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.dag_id == dag_id, runs_table.c.run_id == run_id)
+                .values(finished=True, updated_at=_now())
+            )
+
+    # -- reads for reporting -----------------------------------------------------------------------
+
+    def jobs_of_run(self, run_id: str) -> dict[str, list[str]]:
+        """job reference -> session ids it carried, for the sessions of this run."""
+        jobs: dict[str, list[str]] = {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(sessions_table.c.job_reference, sessions_table.c.session_id).where(
+                    sessions_table.c.run_id == run_id, sessions_table.c.job_reference.is_not(None)
+                )
+            )
+            for ref, sid in rows:
+                jobs.setdefault(ref, []).append(sid)
+        return jobs
+
+    def sessions_of_run(self, run_id: str) -> list[SessionRow]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(sessions_table).where(sessions_table.c.run_id == run_id))
+            return [SessionRow.model_validate(dict(r._mapping)) for r in rows]

@@ -1,0 +1,81 @@
+"""What a run report holds: rows of counts per group (an activity, or the failed-submission
+corpus), quarantine reasons and failures, built from the ledger the same way for both pipelines.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from learnosity_core.delivery.ledger import SessionRow, SessionStatus
+
+
+class ReportGroup(BaseModel):
+    name: str
+    counts: dict[str, int]
+
+
+class RunReport(BaseModel):
+    title: str
+    dag_id: str
+    run_id: str
+    dry_run: bool = False
+    window: str | None = None
+    columns: list[str]
+    groups: list[ReportGroup]
+    reasons: dict[str, int] = Field(default_factory=dict)
+    failures: list[tuple[str, str]] = Field(default_factory=list)
+    quarantine_csv: str | None = None
+    generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def totals(self) -> dict[str, int]:
+        totals: Counter[str] = Counter()
+        for group in self.groups:
+            totals.update(group.counts)
+        return {c: totals.get(c, 0) for c in self.columns}
+
+    @property
+    def failed(self) -> int:
+        return self.totals().get("failed", 0)
+
+
+class PublishedReport(BaseModel):
+    """Where a run's report was written and its totals (what the report task returns)."""
+
+    report: str
+    totals: dict[str, int]
+    failed: int
+
+
+def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> dict[str, Counter[str]]:
+    """Per group (`activity_id` or `data_format`): sessions submitted, completed, failed and verified."""
+    counts: dict[str, Counter[str]] = {}
+    for row in sessions:
+        c = counts.setdefault(str(getattr(row, key) or "-"), Counter())
+        if row.status == SessionStatus.QUARANTINED:
+            continue
+        if row.job_reference:
+            c["submitted"] += 1
+        if row.status == SessionStatus.COMPLETED:
+            c["completed"] += 1
+        elif row.status == SessionStatus.FAILED:
+            c["failed"] += 1
+        if row.verified:
+            c["verified"] += 1
+    return counts
+
+
+def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[tuple[str, str]]:
+    """The first `limit` failed sessions with their reason (the report lists them by session id)."""
+    rows = [(r.session_id, r.error or "") for r in sessions if r.status == SessionStatus.FAILED]
+    return rows[:limit]
+
+
+def merge_reasons(groups: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    merged: Counter[str] = Counter()
+    for reasons in groups:
+        merged.update(reasons)
+    return dict(merged)

@@ -1,0 +1,159 @@
+"""Operators of the template-submission DAG: plan, verify by read-back, report.
+
+pandas-backed core modules (plan, report, extract) are imported inside execute(), so that
+parsing a DAG file stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from learnosity_core.delivery.verify import verify_run
+from learnosity_provider import resources
+from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.operators.common import dag_and_run, fail_if_failed, typed_param, typed_request
+
+
+class LearnosityTemplatePlanOperator(BaseOperator):
+    """Extract changed sessions, fetch each activity's template once, transform, skip what was
+    delivered, stage batches and shards. Returns the shards (what submit maps over).
+
+    :param activity_ids: only these activities (empty: all).
+    :param window_start: override the incremental window's start (ISO timestamp, UTC if naive).
+    :param window_end: override its end (default: the run's data interval end).
+    :param batch_size: sessions per request, 1-50.
+    :param force_resubmit: send sessions even when the same content already completed.
+    :param dry_run: validate and report, stage and send nothing.
+    :param max_shards: at most this many mapped submit tasks.
+    """
+
+    template_fields: Sequence[str] = (
+        "activity_ids",
+        "window_start",
+        "window_end",
+        "batch_size",
+        "force_resubmit",
+        "dry_run_requested",
+    )
+
+    def __init__(
+        self,
+        *,
+        activity_ids: Any = (),
+        window_start: Any = None,
+        window_end: Any = None,
+        batch_size: Any = 50,
+        force_resubmit: Any = False,
+        dry_run: Any = False,
+        max_shards: int = 64,
+        learnosity_conn_id: str = LearnosityHook.default_conn_name,
+        warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
+        state_conn_id: str = resources.STATE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.activity_ids = activity_ids
+        self.window_start = window_start
+        self.window_end = window_end
+        self.batch_size = batch_size
+        self.force_resubmit = force_resubmit
+        self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
+        self.max_shards = max_shards
+        self.learnosity_conn_id = learnosity_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+        self.state_conn_id = state_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from learnosity_core.template_submission.plan import PlanRequest, plan_template_run
+
+        dag_id, run_id = dag_and_run(context)
+        request = typed_request(
+            PlanRequest,
+            run_id=run_id,
+            activity_ids=self.activity_ids,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            batch_size=self.batch_size,
+            max_shards=self.max_shards,
+            force_resubmit=self.force_resubmit,
+            dry_run=self.dry_run_requested,
+        )
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            summary = plan_template_run(
+                engine=resources.sql_engine(self.warehouse_conn_id),
+                source=resources.source(),
+                fetch_template=lambda activity: client.get_session_template(activity_template_id=activity),
+                ledger=resources.ledger(self.state_conn_id),
+                stage=resources.stage_path(dag_id, run_id),
+                request=request,
+                dag_id=dag_id,
+                run_end=context.get("data_interval_end") or datetime.now(UTC),
+            )
+        staged = sum(c.sessions_staged for c in summary.activities.values())
+        quarantined = sum(c.rows_quarantined for c in summary.activities.values())
+        self.log.info(
+            "Planned %d sessions in %d shards (%d rows quarantined)%s",
+            staged,
+            len(summary.shards),
+            quarantined,
+            " - dry run, nothing staged" if request.dry_run else "",
+        )
+        return [shard.model_dump() for shard in summary.shards]
+
+
+class LearnosityVerifyOperator(BaseOperator):
+    """Read back this run's completed sessions and compare them with what was sent."""
+
+    template_fields: Sequence[str] = ("enabled",)
+
+    def __init__(
+        self,
+        *,
+        enabled: Any = True,
+        learnosity_conn_id: str = LearnosityHook.default_conn_name,
+        state_conn_id: str = resources.STATE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.enabled = enabled
+        self.learnosity_conn_id = learnosity_conn_id
+        self.state_conn_id = state_conn_id
+
+    def execute(self, context: Context) -> dict[str, int]:
+        if not typed_param(bool, self.enabled, "verify"):
+            self.log.info("Verification switched off for this run")
+            return {"verified": 0, "mismatched": 0}
+        dag_id, run_id = dag_and_run(context)
+        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+            result = verify_run(
+                client, resources.ledger(self.state_conn_id), resources.stage_path(dag_id, run_id), run_id
+            )
+        return result.model_dump()
+
+
+class LearnosityTemplateReportOperator(BaseOperator):
+    """Write the run's HTML report and quarantine CSV, log a summary, and fail the run when any
+    job failed or halted (after everything is recorded and reported)."""
+
+    def __init__(self, *, state_conn_id: str = resources.STATE_CONN_ID, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.state_conn_id = state_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from learnosity_core.template_submission.report import publish_template_report
+
+        dag_id, run_id = dag_and_run(context)
+        published = publish_template_report(
+            resources.ledger(self.state_conn_id),
+            resources.stage_path(dag_id, run_id),
+            resources.reports_path(dag_id, run_id),
+            dag_id,
+            run_id,
+        )
+        fail_if_failed(published, "re-sent by the next run")
+        return published.model_dump()

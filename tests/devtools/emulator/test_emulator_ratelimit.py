@@ -1,0 +1,57 @@
+"""Rate limits per consumer and (action, endpoint) over a sliding window; 429 without Retry-After."""
+
+from __future__ import annotations
+
+import time
+
+from learnosity_devtools.emulator.ratelimit import RateLimiter
+
+RATE_LIMITED = {"meta": {"status": False, "code": 42000, "message": "Too many requests"}}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sliding_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(window_s=5.0, set_limit=2, get_limit=3, clock=clock)
+    assert [limiter.allow("k", "set", "sessions") for _ in range(3)] == [True, True, False]
+    assert [limiter.allow("k", "get", "jobs") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("other-consumer", "set", "sessions")
+    assert limiter.allow("k", "get", "sessions")  # GET /sessions is not SET /sessions
+    clock.now += 4.9
+    assert not limiter.allow("k", "set", "sessions")
+    clock.now += 0.2  # the first two hits left the window
+    assert [limiter.allow("k", "set", "sessions") for _ in range(3)] == [True, True, False]
+
+
+def test_refused_requests_do_not_use_the_quota() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(window_s=1.0, set_limit=1, get_limit=1, clock=clock)
+    assert limiter.allow("k", "set", "sessions")
+    clock.now += 0.5
+    assert not limiter.allow("k", "set", "sessions")
+    clock.now += 0.6
+    assert limiter.allow("k", "set", "sessions")
+
+
+def test_429_over_http(make_emulator, client_for, build) -> None:
+    server = make_emulator(set_limit=3, get_limit=4, window_s=1.5)
+    api = client_for(server)
+    request = build.from_template(build.session())
+    assert [api.post("sessions", request, "set").status_code for _ in range(3)] == [200] * 3
+    refused = api.post("sessions", request, "set")
+    assert refused.status_code == 429
+    assert refused.json() == RATE_LIMITED
+    assert "retry-after" not in refused.headers
+    assert [api.post("jobs", {"references": []}).status_code for _ in range(5)] == [200] * 4 + [429]
+    time.sleep(1.5)
+    assert api.post("sessions", request, "set").status_code == 200
+    requests = server.stats()["requests"]
+    assert requests["set /sessions"] == {"200": 4, "429": 1}
+    assert requests["get /jobs"] == {"200": 4, "429": 1}

@@ -1,0 +1,85 @@
+"""The ledger decides what is never sent twice: test it on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(
+    request: pytest.FixtureRequest,
+    tmp_path,
+) -> Ledger:
+    if request.param == "sqlite":
+        return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+    return Ledger.from_url(request.getfixturevalue("postgres_url"))
+
+
+def _stage(ledger: Ledger, run: str, batch: str, *pairs: tuple[str, str]) -> None:
+    entries = [SessionEntry(sid, digest, "act-1", f"user-{sid}") for sid, digest in pairs]
+    ledger.stage(run, batch, entries, data_format="from_template", activity_id="act-1")
+
+
+def test_only_completed_sessions_with_the_same_content_count_as_delivered(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"), ("s3", "h3"))
+    assert ledger.delivered([("s1", "h1")]) == set()  # staged is not delivered
+    ledger.record_submission("b1", "job-1")
+    ledger.record_job(
+        "job-1",
+        "completed",
+        [
+            SessionOutcome("s1", SessionStatus.COMPLETED),
+            SessionOutcome("s2", SessionStatus.FAILED, "invalid_value: bad"),
+            SessionOutcome("s3", SessionStatus.COMPLETED),
+        ],
+    )
+    assert ledger.delivered([("s1", "h1"), ("s2", "h2"), ("s3", "changed")]) == {"s1"}
+
+
+def test_a_batch_with_a_job_reference_is_not_posted_again(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"))
+    assert ledger.job_for_batch("b1") is None
+    ledger.record_submission("b1", "job-1")
+    assert ledger.job_for_batch("b1") == "job-1"
+    assert ledger.jobs_of_run("run-1") == {"job-1": ["s1"]}
+    rows = ledger.sessions_of_run("run-1")
+    assert [(r.session_id, r.status, r.job_reference) for r in rows] == [("s1", "submitted", "job-1")]
+
+
+def test_restaging_a_session_in_a_new_run_replaces_its_state(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"))
+    ledger.record_submission("b1", "job-1")
+    ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
+    _stage(ledger, "run-2", "b2", ("s1", "h2"))
+    assert ledger.delivered([("s1", "h1")]) == set()
+    assert [r.run_id for r in ledger.sessions_of_run("run-2")] == ["run-2"]
+    assert ledger.sessions_of_run("run-1") == []
+
+
+def test_quarantined_sessions_are_recorded_with_their_reason(ledger: Ledger) -> None:
+    ledger.quarantine("run-1", "from_template", {"s9": ("act-1", "u9", "invalid_value: row 3 ...")})
+    (row,) = ledger.sessions_of_run("run-1")
+    assert row.status == "quarantined" and row.error.startswith("invalid_value")
+
+
+def test_window_advances_only_for_finished_runs(ledger: Ledger) -> None:
+    end1 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    end2 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    ledger.start_run("dag", "r1", None, end1)
+    ledger.start_run("dag", "r2", end1, end2)
+    assert ledger.last_window_end("dag") is None
+    ledger.finish_run("dag", "r1")
+    assert ledger.last_window_end("dag") == end1
+    assert ledger.last_window_end("other-dag") is None
+
+
+def test_verification_results_are_stored(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"))
+    ledger.record_verification({"s1": None, "s2": "question q1: value differs on read-back"})
+    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    assert rows["s1"].verified is True
+    assert rows["s2"].verified is False and "differs" in rows["s2"].error

@@ -1,0 +1,227 @@
+"""The replay report: counts from the plan and the ledger; only completed sessions' files move on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.delivery.job_outcomes import record_jobs
+from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
+from learnosity_core.delivery.submission import submit_shard
+from learnosity_core.failed_submission.blob import encode_failed_session
+from learnosity_core.failed_submission.plan import ReplaySummary, plan_replay
+from learnosity_core.failed_submission.report import (
+    REPLAY_COLUMNS,
+    build_replay_report,
+    publish_replay_report,
+)
+from learnosity_devtools.emulator import EmulatorServer, Faults
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_blob_session
+
+DAG = "learnosity_failed_submission_replay"
+ACTIVITY = "demo-biology-cells-u3"
+
+
+@pytest.fixture
+def client(emulator: EmulatorServer) -> Iterator[DataApiClient]:
+    settings = DataApiSettings(
+        base_url=emulator.url,
+        consumer_key="emulatordemokey1",
+        consumer_secret="emulator-demo-secret",
+        backoff_base_s=0.02,
+        backoff_cap_s=0.1,
+        window_s=emulator.config.window_s,
+    )
+    with DataApiClient(settings) as api:
+        yield api
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def _blob(user: str, revision: int = 2, saved: str = "2026-11-21T10:00:00") -> str:
+    template = demo_templates()[ACTIVITY]
+    return encode_failed_session(sample_blob_session(template, ACTIVITY, user, revision, saved))
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """Three good blobs, an older copy of the first, and one that is not base64."""
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"session-{n}.txt").write_text(_blob(f"online-{n}"), encoding="ascii")
+    (folder / "session-0-older.txt").write_text(
+        _blob("online-0", revision=1, saved="2026-11-21T09:00:00"), encoding="ascii"
+    )
+    (folder / "broken.txt").write_text("this is not base64!", encoding="ascii")
+    return folder
+
+
+def _plan(
+    tmp_path: Path,
+    landing: Path,
+    ledger: Ledger,
+    table: list[tuple[str, str]] | None = None,
+    dry_run: bool = False,
+) -> tuple[ReplaySummary, Path, Path]:
+    stage = tmp_path / "stage" / "run-1"
+    out = tmp_path / "reports" / "run-1"
+    stage.mkdir(parents=True)
+    out.mkdir(parents=True)
+    summary = plan_replay(landing, table or [], ledger, stage, "run-1", dry_run=dry_run)
+    return summary, stage, out
+
+
+def _send_and_record(client: DataApiClient, ledger: Ledger, stage: Path, summary: ReplaySummary) -> None:
+    references = [
+        r for shard in summary.shards for r in submit_shard(client, ledger, stage, shard).job_references
+    ]
+    deadline = time.monotonic() + 10.0
+    while not all(job.status.is_terminal for job in client.get_jobs(references)):
+        assert time.monotonic() < deadline, "jobs did not finish"
+        time.sleep(0.02)
+    record_jobs(client, ledger, summary.run_id)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+
+
+def test_the_files_of_completed_sessions_move_to_processed(
+    tmp_path: Path, client: DataApiClient, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    assert summary.staged == 3
+    _send_and_record(client, ledger, stage, summary)
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert _files(landing / "processed") == ["session-0.txt", "session-1.txt", "session-2.txt"]
+    assert _files(landing) == []  # the broken and the older copy moved during planning
+    assert _files(landing / "quarantine") == ["broken.txt", "broken.txt.reason.txt"]
+    assert _files(landing / "duplicates") == ["session-0-older.txt", "session-0-older.txt.reason.txt"]
+    assert published.totals == {
+        "found": 5,
+        "invalid": 1,
+        "duplicates": 1,
+        "already_delivered": 0,
+        "submitted": 3,
+        "completed": 3,
+        "failed": 0,
+    }
+    assert list(published.totals) == REPLAY_COLUMNS and published.failed == 0
+    assert published.report == str(out / "report.html")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "not_base64" in page and "No session failed." in page and str(landing) in page
+
+
+def test_the_files_of_failed_sessions_stay_for_the_next_run(
+    tmp_path: Path, client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    emulator.set_faults(Faults(halt_jobs=1))  # the one job of the run halts, storing nothing
+    _send_and_record(client, ledger, stage, summary)
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert _files(landing) == ["session-0.txt", "session-1.txt", "session-2.txt"]
+    assert _files(landing / "processed") == []
+    assert published.failed == 3 and published.totals["completed"] == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for session_id in summary.sources:
+        assert session_id in page
+    assert "halted" in page
+
+
+def test_only_the_completed_ones_move_when_a_job_is_partly_stored(
+    tmp_path: Path, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    (batch,) = [read_batch(stage, n) for s in summary.shards for n in read_shard(stage, s.shard)]
+    done, *rejected = batch.session_ids
+    ledger.record_submission(batch.batch_id, "job-1")
+    ledger.record_job(
+        "job-1",
+        "completed",
+        [SessionOutcome(done, SessionStatus.COMPLETED)]
+        + [SessionOutcome(sid, SessionStatus.FAILED, "invalid_response: test") for sid in rejected],
+    )
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert _files(landing / "processed") == [summary.sources[done].name]
+    assert _files(landing) == sorted(summary.sources[sid].name for sid in rejected)
+    assert (published.totals["completed"], published.totals["failed"]) == (1, 2)
+
+
+def test_a_dry_run_moves_nothing(tmp_path: Path, ledger: Ledger, landing: Path) -> None:
+    before = _files(landing)
+    summary, stage, out = _plan(tmp_path, landing, ledger, dry_run=True)
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+
+    assert _files(landing) == before
+    assert not (landing / "processed").exists() and not (landing / "quarantine").exists()
+    assert published.totals["found"] == 5 and published.totals["submitted"] == 0
+    assert "dry run: nothing was sent" in (out / "report.html").read_text(encoding="utf-8")
+    assert summary.sources == {}
+
+
+def test_publishing_twice_moves_each_file_once(
+    tmp_path: Path, client: DataApiClient, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    _send_and_record(client, ledger, stage, summary)
+    first = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    again = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")  # a retried report task
+    assert again.totals == first.totals
+    assert len(_files(landing / "processed")) == 3
+
+
+def test_table_blobs_are_reported_but_have_no_file_to_move(
+    tmp_path: Path, client: DataApiClient, ledger: Ledger
+) -> None:
+    empty = tmp_path / "landing"
+    summary, stage, out = _plan(
+        tmp_path, empty, ledger, table=[("row-7", _blob("online-7")), ("row-8", "%%")]
+    )
+    _send_and_record(client, ledger, stage, summary)
+
+    published = publish_replay_report(ledger, stage, empty, out, DAG, "run-1")
+    assert (published.totals["found"], published.totals["invalid"], published.totals["completed"]) == (
+        2,
+        1,
+        1,
+    )
+    assert not empty.exists()  # nothing created in a landing folder that was never there
+
+
+def test_build_replay_report_counts_only_failed_submission_sessions(
+    tmp_path: Path, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, _ = _plan(tmp_path, landing, ledger)
+    (batch,) = [read_batch(stage, n) for s in summary.shards for n in read_shard(stage, s.shard)]
+    ledger.record_submission(batch.batch_id, "job-1")
+    ledger.quarantine("run-1", "from_template", {"other": ("act", "u", "unknown_question: x")})
+
+    report = build_replay_report(
+        DAG, read_plan_summary(stage, ReplaySummary), ledger.sessions_of_run("run-1")
+    )
+    (group,) = report.groups
+    assert group.counts == {
+        "found": 5,
+        "invalid": 1,
+        "duplicates": 1,
+        "already_delivered": 0,
+        "submitted": 3,
+        "completed": 0,
+        "failed": 0,
+    }
+    assert report.reasons == {"not_base64": 1}
+    assert report.window == f"landing location {landing}"
+    assert report.failures == [] and report.failed == 0

@@ -1,0 +1,367 @@
+"""Planning a template-submission run on a real SQLite warehouse: every row accounted for, staged once."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from learnosity_core.dataapi import DataApiClient, DataApiSettings, DataApiValidationError
+from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard, read_template
+from learnosity_core.delivery.warehouse import Source
+from learnosity_core.template_submission.plan import (
+    QUARANTINE_COLUMNS,
+    PlanRequest,
+    PlanSummary,
+    plan_template_run,
+)
+from learnosity_core.template_submission.transform.reasons import REASONS
+from learnosity_devtools.emulator import EmulatorServer
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_rows, seed_warehouse
+
+DAG = "learnosity_template_submission"
+NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+GHOST = "activity-not-in-learnosity"  # sample_rows' activity with no template
+LEARNERS = 15
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    return sample_rows(demo_templates(), learners=LEARNERS, now=NOW)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, rows: pd.DataFrame) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    seed_warehouse(engine, rows)
+    return engine
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+class Templates:
+    """The emulator's seeded templates, as `sessions/templates` would answer; counts the fetches."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+
+    def __call__(self, activity_id: str) -> dict[str, Any]:
+        self.fetched.append(activity_id)
+        templates = demo_templates()
+        if activity_id not in templates:
+            raise DataApiValidationError(f"no session template for {activity_id}")
+        return templates[activity_id]
+
+
+def _plan(
+    tmp_path: Path,
+    engine: sa.Engine,
+    ledger: Ledger,
+    run_id: str = "run-1",
+    fetch: Any = None,
+    run_end: datetime = NOW,
+    **request: Any,
+) -> tuple[PlanSummary, Path]:
+    stage = tmp_path / "stage" / run_id
+    stage.mkdir(parents=True)
+    summary = plan_template_run(
+        engine,
+        Source(),
+        fetch or Templates(),
+        ledger,
+        stage,
+        PlanRequest(run_id=run_id, **request),
+        DAG,
+        run_end,
+    )
+    return summary, stage
+
+
+def _total(summary: PlanSummary, field: str) -> int:
+    return sum(getattr(c, field) for c in summary.activities.values())
+
+
+def _quarantine(stage: Path) -> list[dict[str, str]]:
+    with (stage / "quarantine.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _batches(stage: Path, summary: PlanSummary) -> list[Any]:
+    return [read_batch(stage, name) for shard in summary.shards for name in read_shard(stage, shard.shard)]
+
+
+def _complete_everything(ledger: Ledger, stage: Path, summary: PlanSummary) -> int:
+    """Record every staged batch as submitted and its sessions as completed, as the API would."""
+    done = 0
+    for n, batch in enumerate(_batches(stage, summary)):
+        ledger.record_submission(batch.batch_id, f"job-{summary.run_id}-{n}")
+        outcomes = [SessionOutcome(sid, SessionStatus.COMPLETED) for sid in batch.session_ids]
+        ledger.record_job(f"job-{summary.run_id}-{n}", "completed", outcomes)
+        done += len(outcomes)
+    return done
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(frame["activity_id"], frame["user_id"], strict=True))
+
+
+def test_every_extracted_row_is_quarantined_or_in_a_staged_session(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger, batch_size=7)
+
+    assert _total(summary, "rows") == len(rows)
+    rows_per_session = Counter(_keys(rows))
+    staged = [r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.STAGED]
+    for activity_id, counts in summary.activities.items():
+        in_sessions = sum(
+            rows_per_session[activity_id, str(r.user_id)] for r in staged if r.activity_id == activity_id
+        )
+        assert counts.rows == counts.rows_quarantined + in_sessions, activity_id
+        assert counts.sessions_ready == counts.sessions_staged  # nothing delivered before
+    assert rows_per_session.keys() == {
+        (str(r.activity_id), str(r.user_id)) for r in ledger.sessions_of_run("run-1")
+    }
+
+    held_back = {(r["activity_id"], r["user_id"]) for r in _quarantine(stage)}
+    assert held_back == rows.attrs["invalid_sessions"]
+    assert summary.activities[GHOST].rows_quarantined == summary.activities[GHOST].rows == 3
+    assert summary.activities[GHOST].quarantined_by_reason == {"unknown_activity": 3}
+    assert summary.activities[GHOST].sessions_staged == 0
+
+
+def test_staged_sessions_are_in_the_ledger_batches_and_shards(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger, batch_size=4, max_shards=3)
+
+    staged = _total(summary, "sessions_staged")
+    assert staged > 0
+    assert 1 <= len(summary.shards) <= 3 and sum(s.sessions for s in summary.shards) == staged
+    batches = _batches(stage, summary)
+    assert all(1 <= len(b.session_ids) <= 4 and b.data_format == "from_template" for b in batches)
+    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    for batch in batches:
+        for sid, entry in zip(batch.session_ids, batch.entries, strict=True):
+            assert entry["session_id"] == sid and entry["activity_id"] == batch.activity_id
+            assert rows[sid].status == SessionStatus.STAGED and rows[sid].batch_id == batch.batch_id
+    assert sum(r.status == SessionStatus.STAGED for r in rows.values()) == staged
+    quarantined = [r for r in rows.values() if r.status == SessionStatus.QUARANTINED]
+    assert len(quarantined) == _total(summary, "sessions_quarantined") > 0
+    assert all(str(r.error).split(":")[0] in REASONS for r in quarantined)
+
+    known = sorted(a for a in summary.activities if a != GHOST)
+    assert sorted(p.stem for p in (stage / "templates").iterdir()) == known  # none for the ghost
+    assert read_template(stage, known[0]) == demo_templates()[known[0]]
+    assert read_plan_summary(stage, PlanSummary) == summary
+
+
+def test_the_quarantine_csv_lists_every_held_back_row_with_its_reason(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger)
+
+    assert summary.quarantine_csv == str(stage / "quarantine.csv")
+    with (stage / "quarantine.csv").open(encoding="utf-8", newline="") as handle:
+        assert next(csv.reader(handle)) == QUARANTINE_COLUMNS
+    records = _quarantine(stage)
+    assert len(records) == _total(summary, "rows_quarantined")
+    merged: Counter[str] = Counter()
+    for counts in summary.activities.values():
+        merged.update(counts.quarantined_by_reason)
+    assert Counter(r["reason"] for r in records) == merged
+    assert {"unknown_activity", "unknown_question", "type_conflict", "session_held_back"} <= set(merged)
+    assert all(r["reason"] in REASONS and r["message"] and r["row_id"] for r in records)
+    assert len({r["row_id"] for r in records}) == len(records)
+
+
+def test_a_rerun_without_changes_stages_nothing(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    first, first_stage = _plan(tmp_path, engine, ledger)
+    delivered = _complete_everything(ledger, first_stage, first)
+    assert delivered == _total(first, "sessions_staged") > 0
+
+    again, stage = _plan(tmp_path, engine, ledger, run_id="run-2")
+    assert _total(again, "sessions_staged") == 0
+    assert _total(again, "sessions_already_delivered") == delivered
+    assert _total(again, "rows") == _total(first, "rows")
+    assert again.shards == [] and not (stage / "batches").exists()
+    assert {r.status for r in ledger.sessions_of_run("run-2")} == {SessionStatus.QUARANTINED}
+    assert {r.status for r in ledger.sessions_of_run("run-1")} == {SessionStatus.COMPLETED}
+
+
+def test_only_staged_but_undelivered_sessions_are_planned_again(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    first, _ = _plan(tmp_path, engine, ledger)  # staged, never completed (e.g. the submit failed)
+    again, _ = _plan(tmp_path, engine, ledger, run_id="run-2")
+    assert _total(again, "sessions_staged") == _total(first, "sessions_staged") > 0
+    assert _total(again, "sessions_already_delivered") == 0
+
+
+def test_changed_content_is_sent_again_and_force_resubmit_sends_everything(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    first, first_stage = _plan(tmp_path, engine, ledger)
+    _complete_everything(ledger, first_stage, first)
+    staged_user = next(
+        r
+        for r in ledger.sessions_of_run("run-1")
+        if r.status == SessionStatus.COMPLETED and r.activity_id == "demo-biology-cells-u3"
+    )
+    shorttext = rows[
+        (rows["activity_id"] == staged_user.activity_id)
+        & (rows["user_id"] == staged_user.user_id)
+        & (rows["question_type"] == "shorttext")
+    ]
+    assert len(shorttext) == 1
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE learnosity_responses SET response = 'changed answer' WHERE row_id = :id"),
+            {"id": int(shorttext.index[0]) + 1},
+        )
+
+    again, stage = _plan(tmp_path, engine, ledger, run_id="run-2")
+    assert _total(again, "sessions_staged") == 1
+    (batch,) = _batches(stage, again)
+    assert batch.session_ids == [staged_user.session_id]
+
+    forced, _ = _plan(tmp_path, engine, ledger, run_id="run-3", force_resubmit=True)
+    assert _total(forced, "sessions_staged") == _total(first, "sessions_staged")
+    assert _total(forced, "sessions_already_delivered") == 0
+
+
+def test_a_dry_run_counts_but_stages_nothing(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger, dry_run=True)
+
+    assert summary.dry_run is True and summary.shards == []
+    assert _total(summary, "sessions_staged") > 0  # what a real run would stage
+    assert ledger.sessions_of_run("run-1") == []  # neither staged nor quarantined sessions
+    assert not (stage / "batches").exists()
+    assert not (stage / "shards").exists() or list((stage / "shards").iterdir()) == []
+    assert read_plan_summary(stage, PlanSummary).dry_run is True
+    assert len(_quarantine(stage)) == _total(summary, "rows_quarantined")  # the preview shows the quarantine
+
+    real, _ = _plan(tmp_path, engine, ledger, run_id="run-2")
+    assert _total(real, "sessions_staged") == _total(summary, "sessions_staged")
+
+
+def test_chunk_boundaries_do_not_change_the_plan(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    whole, whole_stage = _plan(tmp_path, engine, ledger, run_id="whole", dry_run=True)
+    other = Ledger.from_url(f"sqlite:///{tmp_path / 'other-ledger.db'}")
+    chunked, chunked_stage = _plan(tmp_path, engine, other, run_id="chunked", chunksize=7, dry_run=True)
+    assert chunked.activities == whole.activities
+    assert _quarantine(chunked_stage) == _quarantine(whole_stage)
+
+
+def test_only_requested_activities_are_planned_and_each_template_is_fetched_once(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    fetch = Templates()
+    wanted = ["demo-algebra-linear-p1", "demo-english-reading-y9"]
+    summary, stage = _plan(tmp_path, engine, ledger, fetch=fetch, activity_ids=wanted, batch_size=50)
+    assert sorted(fetch.fetched) == wanted
+    assert sorted(summary.activities) == wanted
+    assert _total(summary, "rows") == int(rows["activity_id"].isin(wanted).sum())
+    assert {r.activity_id for r in ledger.sessions_of_run("run-1")} == set(wanted)
+    assert {b.activity_id for b in _batches(stage, summary)} == set(wanted)
+
+
+def test_templates_from_the_emulator_plan_like_the_seeded_ones(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, emulator: EmulatorServer
+) -> None:
+    settings = DataApiSettings(
+        base_url=emulator.url, consumer_key="emulatordemokey1", consumer_secret="emulator-demo-secret"
+    )
+    with DataApiClient(settings) as client:
+        summary, stage = _plan(
+            tmp_path,
+            engine,
+            ledger,
+            fetch=lambda activity: client.get_session_template(activity_template_id=activity),
+            dry_run=True,
+        )
+    expected, _ = _plan(
+        tmp_path, engine, Ledger.from_url(f"sqlite:///{tmp_path / 'l2.db'}"), "run-2", dry_run=True
+    )
+    assert summary.activities == expected.activities
+    assert summary.activities[GHOST].quarantined_by_reason == {"unknown_activity": 3}
+    assert json.loads((stage / "templates" / "demo-biology-cells-u3.json").read_text())["items"]
+
+
+def test_the_window_starts_where_the_last_finished_run_ended(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    times = pd.to_datetime(rows["updated_at"])
+    cut = (times.min() + (times.max() - times.min()) / 2).to_pydatetime().replace(tzinfo=UTC, microsecond=0)
+    ledger.start_run(DAG, "earlier", None, cut)
+    ledger.finish_run(DAG, "earlier")
+    ledger.start_run(DAG, "unfinished", cut, NOW - timedelta(minutes=1))  # never finished: ignored
+    ledger.start_run("another_dag", "other", None, NOW - timedelta(minutes=1))
+    ledger.finish_run("another_dag", "other")
+
+    summary, _ = _plan(tmp_path, engine, ledger, dry_run=True)
+    assert summary.window_start == cut.isoformat() and summary.window_end == NOW.isoformat()
+    changed = set(_keys(rows[times >= cut.replace(tzinfo=None)]))
+    expected_rows = sum(key in changed for key in _keys(rows))  # whole sessions with a changed row
+    assert 0 < expected_rows < len(rows)
+    assert _total(summary, "rows") == expected_rows
+
+    explicit, _ = _plan(tmp_path, engine, ledger, run_id="run-2", window_start="", dry_run=True)
+    assert explicit.window_start == cut.isoformat()  # "" from the trigger form means "not set"
+    everything, _ = _plan(
+        tmp_path, engine, ledger, run_id="run-3", window_start=datetime(2000, 1, 1), dry_run=True
+    )
+    assert everything.window_start == "2000-01-01T00:00:00+00:00"
+    assert _total(everything, "rows") == len(rows)
+
+
+def test_a_run_end_before_the_rows_finds_nothing(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger, run_end=NOW - timedelta(days=1))
+    assert summary.activities == {} and summary.shards == []
+    assert summary.quarantine_csv is None and not (stage / "quarantine.csv").exists()
+    assert ledger.sessions_of_run("run-1") == []
+
+
+@pytest.mark.parametrize("batch_size", [0, 51, -5])
+def test_a_batch_size_outside_1_to_50_is_refused(batch_size: int) -> None:
+    with pytest.raises(ValidationError, match="batch_size"):
+        PlanRequest(run_id="r", batch_size=batch_size)
+
+
+def test_plan_request_reads_the_trigger_forms_values() -> None:
+    request = PlanRequest(
+        run_id="r",
+        activity_ids="",
+        window_start="",
+        window_end=datetime(2026, 11, 21, 12, 30),
+        batch_size="7",
+        force_resubmit="false",
+        dry_run="true",
+    )
+    assert request.activity_ids == [] and request.window_start is None
+    assert request.window_end == datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
+    assert request.batch_size == 7 and request.force_resubmit is False and request.dry_run is True
+    aware = PlanRequest(run_id="r", window_start="2026-11-21T12:30:00+02:00")
+    assert aware.window_start is not None and aware.window_start.utcoffset() == timedelta(hours=2)
+    assert PlanRequest(run_id="r", window_start="2026-11-21T12:30:00").window_start == datetime(
+        2026, 11, 21, 12, 30, tzinfo=UTC
+    )
+    defaults = PlanRequest(run_id="r")
+    assert (defaults.batch_size, defaults.dry_run, defaults.force_resubmit) == (50, False, False)
+    with pytest.raises(ValidationError):
+        PlanRequest(run_id="r", max_shards=0)
+    with pytest.raises(ValidationError):
+        PlanRequest(run_id="r", dry_run="perhaps")

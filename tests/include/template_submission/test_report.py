@@ -1,0 +1,224 @@
+"""The template-submission report: counts from the plan and the ledger, quarantine copied, window closed."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from learnosity_core.dataapi import DataApiValidationError
+from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
+from learnosity_core.delivery.warehouse import Source
+from learnosity_core.template_submission.plan import PlanRequest, PlanSummary, plan_template_run
+from learnosity_core.template_submission.report import (
+    TEMPLATE_COLUMNS,
+    build_template_report,
+    publish_template_report,
+)
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_rows, seed_warehouse
+
+DAG = "learnosity_template_submission"
+NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    return sample_rows(demo_templates(), learners=10, now=NOW)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, rows: pd.DataFrame) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    seed_warehouse(engine, rows)
+    return engine
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def _fetch(activity_id: str) -> dict[str, Any]:
+    templates = demo_templates()
+    if activity_id not in templates:
+        raise DataApiValidationError(f"no session template for {activity_id}")
+    return templates[activity_id]
+
+
+def _plan(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, run_id: str = "run-1", **request: Any
+) -> tuple[PlanSummary, Path, Path]:
+    stage = tmp_path / "stage" / run_id
+    out = tmp_path / "reports" / run_id
+    stage.mkdir(parents=True)
+    out.mkdir(parents=True)
+    summary = plan_template_run(
+        engine, Source(), _fetch, ledger, stage, PlanRequest(run_id=run_id, **request), DAG, NOW
+    )
+    return summary, stage, out
+
+
+def _deliver(
+    ledger: Ledger, stage: Path, summary: PlanSummary, fail: int = 0, verify: bool = True
+) -> list[str]:
+    """Record every batch as posted and its sessions completed, except the first `fail` sessions."""
+    failed: list[str] = []
+    names = [n for shard in summary.shards for n in read_shard(stage, shard.shard)]
+    for n, name in enumerate(names):
+        batch = read_batch(stage, name)
+        reference = f"job-{n}"
+        ledger.record_submission(batch.batch_id, reference)
+        outcomes = []
+        for sid in batch.session_ids:
+            if len(failed) < fail:
+                failed.append(sid)
+                outcomes.append(
+                    SessionOutcome(sid, SessionStatus.FAILED, "invalid_value: injected for the test")
+                )
+            else:
+                outcomes.append(SessionOutcome(sid, SessionStatus.COMPLETED))
+        ledger.record_job(reference, "completed", outcomes)
+    if verify:
+        completed = [r.session_id for r in ledger.sessions_of_run(summary.run_id) if r.status == "completed"]
+        ledger.record_verification(dict.fromkeys(completed))
+    return failed
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _total(summary: PlanSummary, field: str) -> int:
+    return sum(getattr(c, field) for c in summary.activities.values())
+
+
+def test_a_delivered_run_is_reported_and_closes_its_window(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger, batch_size=9)
+    _deliver(ledger, stage, summary)
+    assert ledger.last_window_end(DAG) is None
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+
+    staged = _total(summary, "sessions_staged")
+    assert published.report == str(out / "report.html") and (out / "report.html").exists()
+    assert published.failed == 0
+    assert published.totals == {
+        "rows": len(rows),
+        "rows_quarantined": _total(summary, "rows_quarantined"),
+        "sessions_staged": staged,
+        "already_delivered": 0,
+        "submitted": staged,
+        "completed": staged,
+        "failed": 0,
+        "verified": staged,
+    }
+    assert list(published.totals) == TEMPLATE_COLUMNS
+    assert _csv(out / "quarantine.csv") == _csv(stage / "quarantine.csv")
+    assert len(_csv(out / "quarantine.csv")) == _total(summary, "rows_quarantined") > 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'href="quarantine.csv"' in page and "unknown_activity" in page and "No session failed." in page
+    assert ledger.last_window_end(DAG) == NOW
+
+
+def test_a_run_with_a_failed_session_keeps_its_window_open(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    (failed,) = _deliver(ledger, stage, summary, fail=1)
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    assert published.failed == 1 and published.totals["failed"] == 1
+    assert published.totals["completed"] == _total(summary, "sessions_staged") - 1
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert failed in page and "invalid_value: injected for the test" in page
+    assert ledger.last_window_end(DAG) is None
+
+
+def test_a_dry_run_is_reported_but_never_closes_its_window(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger, dry_run=True)
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+
+    assert published.totals["sessions_staged"] == _total(summary, "sessions_staged") > 0
+    assert published.totals["submitted"] == published.totals["completed"] == 0
+    assert "dry run: nothing was sent" in (out / "report.html").read_text(encoding="utf-8")
+    assert ledger.last_window_end(DAG) is None
+
+
+def test_the_next_run_starts_where_a_closed_window_ended(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    _deliver(ledger, stage, summary)
+    publish_template_report(ledger, stage, out, DAG, "run-1")
+
+    later = plan_template_run(
+        engine,
+        Source(),
+        _fetch,
+        ledger,
+        tmp_path / "stage-2",
+        PlanRequest(run_id="run-2"),
+        DAG,
+        NOW + timedelta(days=1),
+    )
+    assert later.window_start == NOW.isoformat()
+    assert later.activities == {}  # every row was updated before the closed window's end
+
+
+def test_a_run_without_quarantine_copies_no_csv(tmp_path: Path, ledger: Ledger) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'clean.db'}")
+    seed_warehouse(engine, sample_rows(demo_templates(), learners=4, now=NOW, invalid=False))
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    assert summary.quarantine_csv is None
+    _deliver(ledger, stage, summary)
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    assert not (out / "quarantine.csv").exists()
+    assert published.totals["rows_quarantined"] == 0
+    assert "Nothing was quarantined." in (out / "report.html").read_text(encoding="utf-8")
+    assert ledger.last_window_end(DAG) == NOW
+
+
+def test_build_template_report_counts_per_activity(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    summary, stage, _ = _plan(tmp_path, engine, ledger, batch_size=5)
+    (failed,) = _deliver(ledger, stage, summary, fail=1, verify=False)
+    sessions = ledger.sessions_of_run("run-1")
+
+    report = build_template_report(DAG, read_plan_summary(stage, PlanSummary), sessions)
+    assert [g.name for g in report.groups] == sorted(summary.activities)
+    assert report.window == f"beginning to {NOW.isoformat()}"
+    assert report.failures == [(failed, "invalid_value: injected for the test")]
+    for group in report.groups:
+        counts = summary.activities[group.name]
+        mine = [r for r in sessions if r.activity_id == group.name and r.status != SessionStatus.QUARANTINED]
+        assert group.counts["rows"] == counts.rows
+        assert group.counts["rows_quarantined"] == counts.rows_quarantined
+        assert group.counts["sessions_staged"] == counts.sessions_staged == len(mine)
+        assert group.counts["submitted"] == len(mine)  # quarantined sessions are never "submitted"
+        assert group.counts["completed"] + group.counts["failed"] == len(mine)
+        assert group.counts["verified"] == 0
+    assert report.reasons == dict(Counter(r["reason"] for r in _csv(stage / "quarantine.csv")))
+    assert report.totals()["failed"] == report.failed == 1
+
+
+def test_sessions_never_delivered_keep_the_window_open(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    assert _total(summary, "sessions_staged") > 0  # staged, but the submit tasks never ran
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    assert published.totals["completed"] == 0
+    assert ledger.last_window_end(DAG) is None

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo emulator bench-transform bench-e2e clean
+.PHONY: install browser test test-cluster lint typecheck unit demo check emulator bench-transform bench-e2e clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test-cluster: install browser
 
 demo: install
 	$(PY) -m learnosity_devtools.demo
+
+# First contact with an account: `make check` or `make check ARGS="--activity a1 --activity a2"`.
+check: install
+	$(PY) -m learnosity_provider.check $(ARGS)
 
 emulator: install
 	$(PY) -m learnosity_devtools.emulator

@@ -12,7 +12,9 @@ Re-submits learner sessions whose online submission failed, in bulk, through the
    whose same content already completed are not sent again.
 2. **submit**: batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`).
 3. **wait_for_jobs** (deferrable) and **record_jobs**: per-session outcomes in the ledger.
-4. **report**: completed sessions' files move to `processed/`; failed ones stay for the next run,
+4. **verify**: every completed session is read back; one Learnosity does not have is marked
+   failed, so its file stays for the next run.
+5. **report**: completed sessions' files move to `processed/`; failed ones stay for the next run,
    which fails this run after the HTML report is written.
 
 Schedule: hourly (`LEARNOSITY_REPLAY_CRON`, default `15 * * * *`, in `LEARNOSITY_TIMEZONE`).
@@ -30,6 +32,7 @@ from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
     LearnosityReplayReportOperator,
 )
+from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
 
 with DAG(
@@ -62,6 +65,7 @@ with DAG(
         task_id="plan", source="{{ params.source }}", dry_run="{{ params.dry_run }}"
     )
     record = submit_and_wait(plan)
+    verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ not params.dry_run }}")
     report = LearnosityReplayReportOperator(task_id="report", source="{{ params.source }}")
 
-    record >> report
+    record >> verify >> report

@@ -28,8 +28,8 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
-    LearnosityVerifyOperator,
 )
+from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
 
 with DAG(

@@ -14,13 +14,22 @@ EMULATOR_SECRET = "emulator-demo-secret"
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
+def emulator_job_detail() -> bool:
+    """Whether the `emulator` fixture's jobs answer with per-session detail (the emulator's extension)
+    rather than the documented minimal shape. On here, for the tests that read that detail; override
+    this fixture in a conftest, or parametrize it in a test, for the other shape."""
+    return True
+
+
+@pytest.fixture
+def emulator(tmp_path: Path, emulator_job_detail: bool) -> Iterator[EmulatorServer]:
     """A started Data API emulator on a free loopback port with its own SQLite file."""
     config = EmulatorConfig(
         port=0,
         db_path=tmp_path / "emulator.db",
         consumers={EMULATOR_KEY: EMULATOR_SECRET},
         job_delay_s=0.05,
+        job_detail=emulator_job_detail,
     )
     with EmulatorServer(config) as server:
         yield server

@@ -73,7 +73,8 @@ def _response(q: TemplateQuestion, rng: random.Random) -> tuple[str | None, str 
     options = sorted(q.allowed_values) if q.allowed_values else None
     if q.type == "mcq":
         assert options is not None
-        return json.dumps(sorted(rng.sample(options, k=1 if rng.random() < 0.8 else 2))), None
+        many = q.multiple_responses and rng.random() >= 0.8
+        return json.dumps(sorted(rng.sample(options, k=2 if many else 1))), None
     if q.type in {"association", "clozetext", "clozeinlinetext"}:
         pool = options or [_text(rng, 1) for _ in range(4)]
         return json.dumps([rng.choice(pool) if rng.random() > 0.05 else None for _ in range(slots)]), None
@@ -88,9 +89,7 @@ def _response(q: TemplateQuestion, rng: random.Random) -> tuple[str | None, str 
         boxes = [[f"{rng.randint(1, 9)}x+{rng.randint(0, 9)}"] for _ in range(slots)]
         return json.dumps(boxes), json.dumps(boxes)
     if q.type == "gridded":
-        return f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}" if rng.random() < 0.7 else str(
-            rng.randint(0, 99)
-        ), None
+        return _gridded(q, rng), None
     if q.type == "formulaV2":
         return f"\\frac{{{rng.randint(1, 9)}}}{{{rng.randint(2, 9)}}} + x^2", None
     if q.type == "shorttext":
@@ -99,6 +98,18 @@ def _response(q: TemplateQuestion, rng: random.Random) -> tuple[str | None, str 
         paragraphs = [f"<p>{_text(rng, rng.randint(20, 80))}</p>" for _ in range(rng.randint(1, 3))]
         return "".join(paragraphs), None
     return _text(rng, rng.randint(5, 40)) + ("  " if rng.random() < 0.1 else ""), None  # plaintext
+
+
+def _gridded(q: TemplateQuestion, rng: random.Random) -> str:
+    """A number as a learner bubbles it in: within the grid's columns, decimal or fraction if allowed."""
+    width = q.grid.columns or 6
+    roll = rng.random()
+    if q.grid.fraction and roll < 0.15:
+        return f"{rng.randint(1, 9)}/{rng.randint(2, 9)}"
+    if q.grid.decimal_point is not False and roll < 0.7 and width >= 3:
+        whole = str(rng.randint(0, 10 ** (width - 2) - 1))
+        return f"{whole}.{rng.randint(0, 9)}"
+    return str(rng.randint(0, 10**width - 1))
 
 
 def _corrupt(kind: str, row: dict[str, Any], q: TemplateQuestion) -> None:
@@ -185,7 +196,7 @@ def seed_warehouse(engine: Engine, rows: pd.DataFrame, table: str = "learnosity_
             sa.text(
                 f"CREATE TABLE {table} (row_id INTEGER, user_id TEXT NOT NULL, activity_id TEXT NOT NULL,"
                 " question_id TEXT NOT NULL, question_type TEXT, session_id TEXT, response TEXT,"
-                " response_boxes TEXT, updated_at TIMESTAMP)"
+                " response_boxes TEXT, updated_at TIMESTAMP, activity_template_id TEXT)"
             )
         )
     frame = rows.assign(row_id=range(1, len(rows) + 1))

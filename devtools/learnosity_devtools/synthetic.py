@@ -148,7 +148,8 @@ class _Writer:
             return None, None
         if q.type == "mcq":
             options = sorted(q.allowed_values or {"0"})
-            return json.dumps(sorted(rng.sample(options, k=1 if rng.random() < 0.85 else 2))), None
+            many = q.multiple_responses and rng.random() >= 0.85
+            return json.dumps(sorted(rng.sample(options, k=2 if many else 1))), None
         if q.type in {"association", "clozeinlinetext"}:
             pool = sorted(q.allowed_values or {"x"})
             slots = q.slot_count or 1

@@ -17,6 +17,13 @@ from sqlalchemy.engine import Engine
 from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.staging import safe_name
 from learnosity_core.delivery.warehouse import Source
+from learnosity_core.template_submission.templates import (
+    MAP_SETTING,
+    MAP_TABLE_SETTING,
+    TemplateRef,
+    parse_template_map,
+    read_template_map_table,
+)
 
 WAREHOUSE_CONN_ID = "learnosity_warehouse"
 STATE_CONN_ID = "learnosity_state"
@@ -53,6 +60,16 @@ def source() -> Source:
     """Variables `learnosity_source_table` (default learnosity_responses) or `learnosity_source_query`."""
     query = Variable.get("learnosity_source_query", default="") or None
     return Source(table=Variable.get("learnosity_source_table", default="learnosity_responses"), query=query)
+
+
+def template_map(warehouse_conn_id: str = WAREHOUSE_CONN_ID) -> dict[str, TemplateRef]:
+    """Activity id -> template: Variable `learnosity_template_map` (JSON), overridden per activity by
+    the table named in `learnosity_template_map_table` (read from the warehouse); empty when unset."""
+    mapping = parse_template_map(Variable.get(MAP_SETTING, default=""))
+    table = Variable.get(MAP_TABLE_SETTING, default="")
+    if table:
+        mapping.update(read_template_map_table(sql_engine(warehouse_conn_id), table))
+    return mapping
 
 
 def _base(variable: str, folder: str) -> ObjectStoragePath:

@@ -19,6 +19,7 @@ FLOORS = {
     "reporting": 2,
     "template_submission": 3,
     "failed_submission": 3,
+    "first_contact": 4,
 }
 
 

@@ -37,7 +37,9 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
         for ti in tis:
             states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
 
-    run_id = cluster.trigger(DAG_ID, {"batch_size": 5, "verify": True})
+    # The whole window and force_resubmit: this run has every session to send, whatever ran before.
+    conf = {"batch_size": 5, "verify": True, "force_resubmit": True, "window_start": "2000-01-01T00:00:00Z"}
+    run_id = cluster.trigger(DAG_ID, conf)
     assert cluster.wait_for_run(DAG_ID, run_id, on_poll=observe) == "success", cluster.log("scheduler")[
         -3000:
     ]

@@ -48,7 +48,18 @@ def test_replay_dag_shape(dagbag: DagBag) -> None:
         "submit",
         "wait_for_jobs",
         "record_jobs",
+        "verify",
         "report",
     ]
     assert dag.get_task("submit").pool == "learnosity_api"
     assert set(dag.params) == {"source", "dry_run", "ignore_response_revisions"}
+
+
+def test_connection_check_dag_is_manual_and_sends_nothing(dagbag: DagBag) -> None:
+    dag = dagbag.dags["learnosity_connection_check"]
+    assert dag.timetable.can_be_scheduled is False, "the first-contact check only runs when triggered"
+    assert [t.task_id for t in dag.tasks] == ["check"]
+    assert dag.doc_md and "Nothing is sent" in dag.doc_md
+    for name, param in dag.params.items():
+        param.resolve()
+        assert param.description and param.schema.get("title"), f"param {name} needs a title and description"

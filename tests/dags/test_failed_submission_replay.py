@@ -15,6 +15,10 @@ from learnosity_devtools.sample_data import MALFORMED_BLOBS, write_sample_blobs
 
 DAG_ID = "learnosity_failed_submission_replay"
 LEARNERS = 12
+# The replay has no read-back: it must work whether or not the jobs' answers name their sessions.
+pytestmark = pytest.mark.parametrize(
+    "emulator_job_detail", [False, True], ids=["documented-jobs", "detailed-jobs"]
+)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def set_sessions(app: Emulator, consumer_key: str, raw: str | None) -> dict[str,
 
 
 def get_jobs(app: Emulator, consumer_key: str, raw: str | None) -> dict[str, Any]:
+    """The documented job fields; `data` (the emulator's per-session detail) only with `job_detail`."""
     query = parse_jobs_get(raw)
     records = app.store.jobs(consumer_key, query.references, query.status)
     data = []
@@ -50,7 +51,7 @@ def get_jobs(app: Emulator, consumer_key: str, raw: str | None) -> dict[str, Any
             "dt_created": format_dt(job.created_at),
             "dt_completed": format_dt(job.completed_at),
         }
-        if query.include_data:
+        if query.include_data and app.config.job_detail:
             entry["data"] = job.result.public()
         data.append(entry)
     return success(data, records=len(data))

@@ -46,6 +46,10 @@ class Emulator:
         self.limiter = self._limiter()
         self.faults.set(self.config.faults)
 
+    def delete_session(self, session_id: str) -> bool:
+        """Remove one stored session (a test clears what blocked a write); False when none was stored."""
+        return self.store.delete_session(session_id)
+
     def stored_sessions(self) -> list[dict[str, Any]]:
         return [
             {

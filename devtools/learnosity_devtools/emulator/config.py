@@ -33,6 +33,11 @@ class EmulatorConfig(BaseModel):
     window_s: float = Field(default=5.0, gt=0.0, description="rate-limit sliding window")
     timestamp_window_s: float = Field(default=900.0, ge=0.0, description="allowed security timestamp skew")
     faults: Faults = Field(default_factory=Faults, description="faults active from the start")
+    job_detail: bool = Field(
+        default=False,
+        description="jobs answer `data` with sessions_stored, errors and halt_reason (an emulator"
+        " extension); off: the documented minimal answer, so a refused session shows only on read-back",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EmulatorConfig:
@@ -54,6 +59,7 @@ class EmulatorConfig(BaseModel):
             "get_limit": "EMULATOR_GET_LIMIT",
             "window_s": "EMULATOR_WINDOW_S",
             "timestamp_window_s": "EMULATOR_TIMESTAMP_WINDOW_S",
+            "job_detail": "EMULATOR_JOB_DETAIL",
         }
         values.update({field: env[name] for field, name in optional.items() if env.get(name)})
         if env.get("EMULATOR_FAULTS"):

@@ -1,10 +1,12 @@
 """The demo activities the emulator serves from `sessions/templates`, covering all 13 question types.
 
 Other code imports these too (the demo's sample-data generator needs the activity ids and the
-question objects), so they live here as plain data. Question objects are flat, in the Questions
-API form, carrying the fields that bound a response (see `questions`) plus a stimulus and validation
-for realism; question ids are 32-hex like the response ids Learnosity generates, derived from a
-readable name so they never change between runs.
+question objects), so they live here as plain data. Items are written the way Learnosity writes
+item JSON: `{"reference", "questions": [{"reference", "widget_type": "response", "type", "data":
+{...}}], "features": [...]}`, cloze response boxes as `{{response}}` markers in `template`. One
+activity keeps the flat Questions API form (`{"id", "response_id", "type", ...}` with
+`response_count`) so both forms stay exercised. Question ids are 32-hex like the response ids
+Learnosity generates, derived from a readable name so they never change between runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def _q(name: str, qtype: str, stimulus: str, valid: Any, **fields: Any) -> dict[
         **fields,
         "validation": {"scoring_type": "exactMatch", "valid_response": {"score": 1, "value": valid}},
     }
+
+
+def _item_form(question: dict[str, Any]) -> dict[str, Any]:
+    """A flat question object as item JSON: its settings under `data`, boxes as markers only."""
+    data = {k: v for k, v in question.items() if k not in {"id", "response_id", "response_count"}}
+    return {"reference": question["id"], "widget_type": "response", "type": question["type"], "data": data}
 
 
 def _options(*labels: str) -> list[dict[str, str]]:
@@ -62,6 +70,7 @@ _ITEMS: Final[dict[str, list[dict[str, Any]]]] = {
             "choicematrix",
             "<p>True or false?</p>",
             [[0], [1], [0]],
+            multiple_responses=False,
             stems=[
                 "Animal cells have a cell membrane",
                 "Bacteria have a nucleus",
@@ -88,7 +97,15 @@ _ITEMS: Final[dict[str, list[dict[str, Any]]]] = {
     ],
     # Algebra: linear equations
     "alg-linear-01": [
-        _q("alg-linear-grid", "gridded", "<p>Solve 4x − 3 = 47 and grid in x.</p>", "12.5", columns=5)
+        _q(
+            "alg-linear-grid",
+            "gridded",
+            "<p>Solve 4x − 3 = 47 and grid in x.</p>",
+            "12.5",
+            columns=5,
+            range="0-9",
+            floating_decimal=True,
+        )
     ],
     "alg-linear-02": [
         _q("alg-linear-slope", "formulaV2", "<p>Write the gradient of y = 3x/4 + 2.</p>", "\\frac{3}{4}")
@@ -178,6 +195,28 @@ _ITEMS: Final[dict[str, list[dict[str, Any]]]] = {
     ],
 }
 
+# Passages and media: features, not questions (a template reader must skip them).
+_FEATURES: Final[dict[str, list[dict[str, Any]]]] = {
+    "bio-cells-04": [
+        {
+            "reference": "bio-cells-passage",
+            "widget_type": "feature",
+            "type": "sharedpassage",
+            "data": {"type": "sharedpassage", "heading": "The cell membrane", "content": "<p>...</p>"},
+        }
+    ],
+    "geo-capitals-01": [
+        {
+            "reference": "geo-capitals-map",
+            "widget_type": "feature",
+            "type": "videoplayer",
+            "data": {"type": "videoplayer", "src": "https://example.invalid/map.mp4"},
+        }
+    ],
+}
+# The activity whose items keep the flat Questions API form of the original seed.
+_FLAT_ITEMS: Final = frozenset({"eng-reading-01", "eng-reading-02"})
+
 _ACTIVITIES: Final[dict[str, tuple[str, list[str]]]] = {
     "demo-biology-cells-u3": (
         "Biology: Cells (Unit 3)",
@@ -192,9 +231,24 @@ _ACTIVITIES: Final[dict[str, tuple[str, list[str]]]] = {
 }
 
 
+def demo_questions() -> dict[str, dict[str, Any]]:
+    """Every seeded question in the flat form, by question id (what a test builds variants from)."""
+    return {q["id"]: copy.deepcopy(q) for questions in _ITEMS.values() for q in questions}
+
+
 def demo_items() -> dict[str, dict[str, Any]]:
-    """Every seeded item by reference: `{"reference", "questions": [question objects]}`."""
-    return {ref: {"reference": ref, "questions": copy.deepcopy(qs)} for ref, qs in _ITEMS.items()}
+    """Every seeded item by reference, in item JSON (or, for `_FLAT_ITEMS`, the flat form)."""
+    items = {}
+    for ref, questions in _ITEMS.items():
+        flat = ref in _FLAT_ITEMS
+        item: dict[str, Any] = {
+            "reference": ref,
+            "questions": [copy.deepcopy(q) if flat else _item_form(copy.deepcopy(q)) for q in questions],
+        }
+        if ref in _FEATURES:
+            item["features"] = copy.deepcopy(_FEATURES[ref])
+        items[ref] = item
+    return items
 
 
 def items_template(references: list[str]) -> dict[str, Any]:

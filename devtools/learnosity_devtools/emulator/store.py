@@ -327,6 +327,13 @@ class Store:
                 )
         return by_session
 
+    def delete_session(self, session_id: str) -> bool:
+        """Forget one stored session and its responses, as if it was never stored; False when unknown."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM responses WHERE session_id = ?", (session_id,))
+            deleted: int = conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount
+        return deleted > 0
+
     def reset(self) -> None:
         with self._transaction() as conn:
             for table in ("responses", "sessions", "jobs"):

@@ -41,8 +41,6 @@ WORD_COUNT_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2", "
 # Rich-text types: markup is not a word and tags separate words.
 HTML_TYPES: Final[frozenset[str]] = frozenset({"longtext", "longtextV2"})
 
-GRIDDED_PATTERN: Final[str] = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # ASCII digits only
-_GRIDDED = re.compile(GRIDDED_PATTERN)
 # A tag in rich text: `<` up to the next `>` (public so column-wise code strips the same markup).
 TAG_PATTERN: Final[str] = r"<[^>]*>"
 _TAG = re.compile(TAG_PATTERN)
@@ -72,8 +70,3 @@ def visible_text(raw: str, question_type: str) -> str:
 def count_words(raw: str, question_type: str) -> int:
     """`wordCount`: whitespace-separated words of the visible text."""
     return len(visible_text(raw, question_type).split())
-
-
-def is_gridded_number(raw: str) -> bool:
-    """A gridded entry is a number as entered, with `.` as the only decimal point."""
-    return _GRIDDED.fullmatch(raw) is not None  # fullmatch: no trailing newline slips through

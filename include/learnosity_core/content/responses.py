@@ -2,6 +2,8 @@
 
 The vectorised transform implements the same rules for speed and is tested against this module
 as its oracle; the emulator checks what it receives by its own rules, and a test compares both.
+A problem keeps the response from being sent; a warning does not (a paper answer is what the
+learner wrote), it is only counted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
+from learnosity_core.content.gridded import entry_problem
 from learnosity_core.content.question_types import (
     CHARACTER_COUNT_TYPES,
     RESPONSE_KIND,
@@ -20,7 +23,6 @@ from learnosity_core.content.question_types import (
     count_words,
     decode_text,
     encode_text,
-    is_gridded_number,
 )
 from learnosity_core.content.questions import TemplateQuestion
 
@@ -31,6 +33,8 @@ INVALID_VALUE: Final = "invalid_value"
 NOT_ENCODED: Final = "not_encoded"
 COUNT_MISMATCH: Final = "count_mismatch"
 MISSING_RESPONSES: Final = "missing_responses"
+# Warning codes: the response is sent as written.
+OVER_MAX_LENGTH: Final = "over_max_length"
 
 
 class ResponseProblem(BaseModel):
@@ -50,34 +54,52 @@ def _is_str_matrix(value: Any) -> bool:
     )
 
 
+def _check_choices(q: TemplateQuestion, value: list[Any]) -> str | None:
+    """mcq: one or more of the options (one unless multiple_responses). association, clozetext,
+    clozeinlinetext: one string per slot, null for a slot left empty."""
+    if not value:
+        return "needs at least one entry"
+    if q.type == "mcq":
+        if not all(isinstance(v, str) for v in value):
+            return "entries must be strings"
+        if not q.multiple_responses and len(value) != 1:
+            return f"takes one option (multiple_responses is false), got {len(value)}"
+    elif not all(v is None or isinstance(v, str) for v in value):
+        return "entries must be strings or null"
+    if q.slot_count is not None and len(value) != q.slot_count:
+        return f"needs {q.slot_count} entries, got {len(value)}"
+    if q.allowed_values is not None:
+        bad = [v for v in value if v is not None and v not in q.allowed_values]
+        if bad:
+            return f"{bad[0]!r} is not one of the question's options"
+    return None
+
+
+def _check_choicematrix(q: TemplateQuestion, value: list[Any]) -> str | None:
+    """One entry per stem: option indices (one unless multiple_responses), or null."""
+    if q.slot_count is not None and len(value) != q.slot_count:
+        return f"needs one entry per stem ({q.slot_count}), got {len(value)}"
+    for stem, entry in enumerate(value):
+        if entry is None:
+            continue
+        if not isinstance(entry, list) or not entry:
+            return "each stem's entry must be a non-empty array of option indices or null"
+        for index in entry:
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                return f"{index!r} is not an option index"
+            if q.option_count is not None and index >= q.option_count:
+                return f"option index {index} is out of range (0-{q.option_count - 1})"
+        if not q.multiple_responses and len(entry) != 1:
+            return f"stem {stem} takes one option (multiple_responses is false), got {len(entry)}"
+    return None
+
+
 def _check_array_value(q: TemplateQuestion, value: list[Any]) -> str | None:
     """The reason an array value breaks the question's rules, or None."""
     if q.type in STRING_CHOICE_TYPES:
-        if not value:
-            return "needs at least one entry"
-        if not all(v is None or isinstance(v, str) for v in value):
-            return "entries must be strings or null"
-        if q.slot_count is not None and len(value) != q.slot_count:
-            return f"needs {q.slot_count} entries, got {len(value)}"
-        if q.allowed_values is not None:
-            bad = [v for v in value if v is not None and v not in q.allowed_values]
-            if bad:
-                return f"{bad[0]!r} is not one of the question's options"
-        return None
+        return _check_choices(q, value)
     if q.type == "choicematrix":
-        if q.slot_count is not None and len(value) != q.slot_count:
-            return f"needs one entry per stem ({q.slot_count}), got {len(value)}"
-        for entry in value:
-            if entry is None:
-                continue
-            if not isinstance(entry, list) or not entry:
-                return "each stem's entry must be a non-empty array of option indices or null"
-            for index in entry:
-                if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-                    return f"{index!r} is not an option index"
-                if q.option_count is not None and index >= q.option_count:
-                    return f"option index {index} is out of range (0-{q.option_count - 1})"
-        return None
+        return _check_choicematrix(q, value)
     if q.type == "orderlist":
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return "entries must be integers"
@@ -97,9 +119,8 @@ def _check_string(q: TemplateQuestion, response: Mapping[str, Any]) -> ResponseP
     if not isinstance(value, str):
         return _problem(INVALID_VALUE, f"{q.type} value must be a string")
     if q.type == "gridded":
-        if not is_gridded_number(value):
-            return _problem(INVALID_VALUE, f"{value!r} is not a number with '.' as decimal point")
-        return None
+        reason = entry_problem(q.grid, value)
+        return None if reason is None else _problem(INVALID_VALUE, reason)
     raw = decode_text(value)
     if encode_text(raw) != value:
         return _problem(NOT_ENCODED, "value is not URL-encoded with '+' for spaces")
@@ -148,3 +169,16 @@ def check_response(
                 MISSING_RESPONSES, f"clozeformula needs {q.slot_count} response boxes, got {len(boxes)}"
             )
     return None
+
+
+def _text_length(q: TemplateQuestion, raw: str) -> int:
+    """The length `max_length` bounds: characters for shorttext, words for the other text types."""
+    return count_characters(raw) if q.type in CHARACTER_COUNT_TYPES else count_words(raw, q.type)
+
+
+def response_warnings(q: TemplateQuestion, response: Mapping[str, Any]) -> list[str]:
+    """Warning codes of a response that may be sent (check_response found no problem)."""
+    value = response.get("value")
+    if q.max_length is None or not isinstance(value, str):
+        return []
+    return [OVER_MAX_LENGTH] if _text_length(q, decode_text(value)) > q.max_length else []

@@ -10,7 +10,7 @@ from learnosity_core.dataapi.errors import (
     RateLimitedError,
     TransientError,
 )
-from learnosity_core.dataapi.models import Job, JobError, JobResult, JobStatus, SessionRecord, SessionResponse
+from learnosity_core.dataapi.models import Job, JobStatus, SessionRecord, SessionResponse
 from learnosity_core.dataapi.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_DOMAIN,
@@ -30,8 +30,6 @@ __all__ = [
     "DataApiSettings",
     "DataApiValidationError",
     "Job",
-    "JobError",
-    "JobResult",
     "JobStatus",
     "RateLimitedError",
     "SessionRecord",

@@ -42,34 +42,17 @@ class JobStatus(StrEnum):
 ALL_JOB_STATUSES = tuple(status.value for status in JobStatus)
 
 
-class JobError(_ApiModel):
-    """One session the job could not store, and why."""
-
-    index: int | None = None
-    session_id: str | None = None
-    user_id: str | None = None
-    activity_id: str | None = None
-    code: int | str | None = None
-    message: str = ""
-
-
-class JobResult(_ApiModel):
-    """The job's `data` (asked for with `include: ["data"]`)."""
-
-    data_format: str | None = None
-    sessions_total: int | None = None
-    sessions_stored: list[str] = Field(default_factory=list)
-    errors: list[JobError] = Field(default_factory=list)
-    halt_reason: str | None = None
-
-
 class Job(_ApiModel):
+    """One `jobs` entry. The documented answer is `reference, type, status, dt_created, dt_completed`;
+    what `data` holds is not documented, so it is kept exactly as sent (any shape, or absent) and
+    only `delivery/job_outcomes.py` interprets it."""
+
     reference: str
     status: JobStatus
     type: str | None = None
     dt_created: str | None = None
     dt_completed: str | None = None
-    data: JobResult | None = None
+    data: Any = None
 
 
 class SessionResponse(_ApiModel):

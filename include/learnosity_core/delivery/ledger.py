@@ -282,13 +282,15 @@ class Ledger:
                 )
 
     def record_verification(self, results: Mapping[str, str | None]) -> None:
-        """session id -> None when the read-back matched, else what differed."""
+        """session id -> None when the read-back matched, else what differed. A job's answer may not
+        say which sessions it stored, so a session missing or different on read-back is `failed`:
+        it no longer counts as delivered and the next run sends it again."""
         now = _now()
         with self._engine.begin() as conn:
             for sid, problem in results.items():
                 values: dict[str, Any] = {"verified": problem is None, "updated_at": now}
                 if problem is not None:
-                    values["error"] = problem
+                    values.update(status=SessionStatus.FAILED.value, error=problem)
                 conn.execute(
                     sa.update(sessions_table).where(sessions_table.c.session_id == sid).values(**values)
                 )

@@ -79,10 +79,15 @@ def read_template(stage: StoragePath, activity_id: str) -> dict[str, Any]:
     return loaded
 
 
+def batch_file(batch_id: str) -> str:
+    """The file a batch is staged in (the name shards list and verification reads back)."""
+    return f"{safe_name(batch_id)}.json"
+
+
 def write_batch(stage: StoragePath, batch: StagedBatch) -> str:
     folder = stage / "batches"
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{safe_name(batch.batch_id)}.json"
+    name = batch_file(batch.batch_id)
     (folder / name).write_text(batch.model_dump_json(), encoding="utf-8")
     return name
 
@@ -97,7 +102,7 @@ def write_session_json_batch(
     """Write a from_template batch from pre-serialised session entries without re-encoding them."""
     folder = stage / "batches"
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{safe_name(batch_id)}.json"
+    name = batch_file(batch_id)
     head = json.dumps(
         {
             "batch_id": batch_id,
@@ -157,5 +162,15 @@ def write_plan_summary(stage: StoragePath, summary: BaseModel) -> None:
     (stage / PLAN_FILE).write_text(summary.model_dump_json(indent=2), encoding="utf-8")
 
 
+class PlanMissingError(FileNotFoundError):
+    """The run has no plan summary: its plan task failed, so nothing was staged or sent."""
+
+
 def read_plan_summary(stage: StoragePath, model: type[Summary]) -> Summary:
-    return model.model_validate_json((stage / PLAN_FILE).read_text(encoding="utf-8"))
+    path = stage / PLAN_FILE
+    if not path.exists():
+        raise PlanMissingError(
+            f"no {PLAN_FILE} in {stage}: the plan task did not finish, so nothing was staged or sent; "
+            "its log says why"
+        )
+    return model.model_validate_json(path.read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from learnosity_core.dataapi.limits import MAX_SESSION_IDS_PER_READ
 from learnosity_core.dataapi.models import SessionRecord
 from learnosity_core.delivery.ledger import Ledger, SessionStatus
 from learnosity_core.delivery.progress import Progress
-from learnosity_core.delivery.staging import StoragePath, read_batch
+from learnosity_core.delivery.staging import StoragePath, batch_file, read_batch
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,13 @@ class VerifyResult(BaseModel):
     mismatched: int
 
 
+# What we send in a response object (`responses`: clozeformula's boxes). A stored response also
+# carries what the service adds (revision, apiVersion, timestamps, score, ...): never compared.
 COMPARED_FIELDS = ("type", "value", "characterCount", "wordCount", "responses")
 
 
 def compare_session(sent: Mapping[str, Any], stored: Mapping[str, Any] | None) -> str | None:
-    """None when every sent response is stored as sent, else the first difference."""
+    """None when every sent response is stored as sent (sent fields only), else the first difference."""
     if stored is None:
         return "not found on read-back"
     by_question = {r.get("response_id"): r.get("response") or {} for r in stored.get("responses", [])}
@@ -58,7 +60,9 @@ def compare_sessions(
 
 
 def sent_sessions(ledger: Ledger, stage: StoragePath, run_id: str) -> dict[str, Mapping[str, Any]]:
-    """session id -> the entry sent, for the run's completed `from_template` sessions."""
+    """session id -> what to compare on read-back, for the run's completed sessions: the entry
+    sent (`from_template`), or nothing but the session's presence (a failed-submission blob,
+    whose inner shape is not documented)."""
     completed = {
         row.session_id: row.batch_id
         for row in ledger.sessions_of_run(run_id)
@@ -66,15 +70,16 @@ def sent_sessions(ledger: Ledger, stage: StoragePath, run_id: str) -> dict[str, 
     }
     sent: dict[str, Mapping[str, Any]] = {}
     for batch_id in sorted(set(completed.values())):
-        batch = read_batch(stage, f"{batch_id}.json")
+        batch = read_batch(stage, batch_file(batch_id))
         for session_id, entry in zip(batch.session_ids, batch.entries, strict=True):
-            if session_id in completed and isinstance(entry, dict):
-                sent[session_id] = entry
+            if session_id in completed:
+                sent[session_id] = entry if isinstance(entry, dict) else {}
     return sent
 
 
 def verify_run(client: SessionReader, ledger: Ledger, stage: StoragePath, run_id: str) -> VerifyResult:
-    """Read back every completed session of the run, compare, and record the result per session."""
+    """Read back every completed session of the run, compare, and record the result per session
+    (one missing or different on read-back is marked failed, so the next run sends it again)."""
     sent = sent_sessions(ledger, stage, run_id)
     ids = list(sent)
     progress = Progress(len(ids), "read back", log, unit="sessions")
@@ -88,5 +93,9 @@ def verify_run(client: SessionReader, ledger: Ledger, stage: StoragePath, run_id
     results = compare_sessions(sent, stored)
     ledger.record_verification(results)
     mismatched = sum(1 for problem in results.values() if problem)
-    log.info("Verified %d sessions, %d differ from what was sent", len(results) - mismatched, mismatched)
+    log.info(
+        "Verified %d sessions; %d missing or different on read-back (failed: the next run sends them again)",
+        len(results) - mismatched,
+        mismatched,
+    )
     return VerifyResult(verified=len(results) - mismatched, mismatched=mismatched)

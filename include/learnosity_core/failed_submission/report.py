@@ -14,7 +14,16 @@ from learnosity_core.reporting.report import PublishedReport, ReportGroup, RunRe
 
 log = logging.getLogger(__name__)
 
-REPLAY_COLUMNS = ["found", "invalid", "duplicates", "already_delivered", "submitted", "completed", "failed"]
+REPLAY_COLUMNS = [
+    "found",
+    "invalid",
+    "duplicates",
+    "already_delivered",
+    "submitted",
+    "completed",
+    "failed",
+    "verified",
+]
 
 
 def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[SessionRow]) -> RunReport:
@@ -27,6 +36,7 @@ def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[Sess
         "submitted": outcomes.get("submitted", 0),
         "completed": outcomes.get("completed", 0),
         "failed": outcomes.get("failed", 0),
+        "verified": outcomes.get("verified", 0),
     }
     return RunReport(
         title="Learnosity failed-submission replay",

@@ -62,6 +62,12 @@ def summary_lines(report: RunReport) -> list[str]:
         f"  {g.name}: " + ", ".join(f"{c}={g.counts.get(c, 0)}" for c in report.columns)
         for g in report.groups
     ]
+    lines += [f"  held back: {group}: {reason}" for group, reason in report.held_back]
+    if report.warnings:
+        lines.append(
+            "  sent as written, with warnings: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(report.warnings.items()))
+        )
     if report.reasons:
         lines.append(
             "  quarantined by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(report.reasons.items()))

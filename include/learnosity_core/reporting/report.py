@@ -27,7 +27,9 @@ class RunReport(BaseModel):
     columns: list[str]
     groups: list[ReportGroup]
     reasons: dict[str, int] = Field(default_factory=dict)
+    warnings: dict[str, int] = Field(default_factory=dict)  # responses sent as written, by code
     failures: list[tuple[str, str]] = Field(default_factory=list)
+    held_back: list[tuple[str, str]] = Field(default_factory=list)  # (group, why and what to do)
     quarantine_csv: str | None = None
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -50,6 +52,14 @@ class PublishedReport(BaseModel):
     failed: int
 
 
+# Sessions still in these states when the report runs were never delivered: a submit task or the
+# job wait failed. They count as failed, so the run is not green and its window stays open.
+UNSETTLED: dict[SessionStatus, str] = {
+    SessionStatus.STAGED: "staged but never submitted (its submit task failed)",
+    SessionStatus.SUBMITTED: "submitted, but its job's outcome was never recorded (the wait failed)",
+}
+
+
 def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> dict[str, Counter[str]]:
     """Per group (`activity_id` or `data_format`): sessions submitted, completed, failed and verified."""
     counts: dict[str, Counter[str]] = {}
@@ -61,7 +71,7 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
             c["submitted"] += 1
         if row.status == SessionStatus.COMPLETED:
             c["completed"] += 1
-        elif row.status == SessionStatus.FAILED:
+        elif row.status == SessionStatus.FAILED or row.status in UNSETTLED:
             c["failed"] += 1
         if row.verified:
             c["verified"] += 1
@@ -69,12 +79,17 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
 
 
 def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[tuple[str, str]]:
-    """The first `limit` failed sessions with their reason (the report lists them by session id)."""
-    rows = [(r.session_id, r.error or "") for r in sessions if r.status == SessionStatus.FAILED]
+    """The first `limit` sessions not delivered, with the reason (the report lists them by session id)."""
+    rows = [
+        (r.session_id, (r.error or "") if r.status == SessionStatus.FAILED else UNSETTLED[r.status])
+        for r in sessions
+        if r.status == SessionStatus.FAILED or r.status in UNSETTLED
+    ]
     return rows[:limit]
 
 
-def merge_reasons(groups: Sequence[Mapping[str, int]]) -> dict[str, int]:
+def merge_counts(groups: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """Counts by code (quarantine reasons, warnings) summed over groups."""
     merged: Counter[str] = Counter()
     for reasons in groups:
         merged.update(reasons)

@@ -94,6 +94,28 @@ def changed_activities(
         return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if a is not None)
 
 
+def named_templates(
+    engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()
+) -> dict[str, set[str]]:
+    """The `activity_template_id` values the changed rows name, per activity, when the source has
+    that optional column (empty values mean: use the template map or the activity id)."""
+    columns = source_columns(engine, source)
+    if "activity_template_id" not in columns:
+        return {}
+    clauses, params = _filters(engine, columns, window, activity_ids, "src")
+    clauses.append("src.activity_template_id IS NOT NULL")
+    sql = (
+        f"SELECT DISTINCT src.activity_id, src.activity_template_id FROM {source.from_clause()}"
+        f"{_where(clauses)}"
+    )
+    named: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        for activity, template_id in conn.execute(sa.text(sql), params):
+            if activity is not None and str(template_id).strip():
+                named.setdefault(str(activity), set()).add(str(template_id).strip())
+    return named
+
+
 def _changed_rows_sql(source: Source, clauses: list[str]) -> str:
     """Every row of the sessions with a row in the window, joined on the set of changed sessions
     (not a correlated EXISTS, which is quadratic without an index)."""

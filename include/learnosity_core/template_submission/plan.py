@@ -10,22 +10,33 @@ import csv
 import io
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy.engine import Engine
 
-from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary, write_template
 from learnosity_core.delivery.warehouse import Source
-from learnosity_core.template_submission.extract import Window, changed_activities, count_rows, iter_rows
+from learnosity_core.template_submission.extract import (
+    Window,
+    changed_activities,
+    count_rows,
+    iter_rows,
+    named_templates,
+)
+from learnosity_core.template_submission.templates import (
+    TemplateFetcher,
+    TemplateRef,
+    choose_refs,
+    fetch_templates,
+)
 from learnosity_core.template_submission.transform import TemplateIndex, transform_chunks
 
 log = logging.getLogger(__name__)
@@ -35,13 +46,19 @@ QUARANTINE_COLUMNS = ["row_id", "activity_id", "user_id", "session_id", "questio
 
 
 class ActivityCounts(BaseModel):
+    """What happened to one activity's rows: every row is sent, quarantined or held back."""
+
     rows: int = 0
+    rows_held_back: int = 0
+    held_back: str | None = None  # why the whole activity waits for a later run, and what to do
     rows_quarantined: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
     sessions_ready: int = 0
     sessions_already_delivered: int = 0
     sessions_staged: int = 0
     sessions_quarantined: int = 0
+    # Sent as written but worth a look (e.g. `over_max_length`: a paper answer longer than the limit).
+    warnings_by_code: dict[str, int] = Field(default_factory=dict)
 
 
 class PlanSummary(BaseModel):
@@ -54,6 +71,9 @@ class PlanSummary(BaseModel):
     activities: dict[str, ActivityCounts]
     shards: list[Shard]
     quarantine_csv: str | None
+    # Only a run that covered everything since the last delivered window may advance it: not one
+    # filtered to some activities, ending early, or starting after where the window stood.
+    advances_window: bool = False
 
 
 class PlanRequest(BaseModel):
@@ -84,19 +104,18 @@ class PlanRequest(BaseModel):
     def _naive_is_utc(cls, value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
+    @field_validator("window_end")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC):
+            raise ValueError("must not be in the future: rows updated after it would never be sent")
+        return value
 
-TemplateFetcher = Callable[[str], dict[str, Any]]
-
-
-def fetch_templates(activity_ids: Sequence[str], fetch: TemplateFetcher) -> dict[str, dict[str, Any]]:
-    """One template per activity; an activity Learnosity does not know is left out (its rows quarantine)."""
-    templates: dict[str, dict[str, Any]] = {}
-    for activity_id in activity_ids:
-        try:
-            templates[activity_id] = fetch(activity_id)
-        except DataApiValidationError as exc:
-            log.warning("No template for activity %s: %s", activity_id, exc)
-    return templates
+    @model_validator(mode="after")
+    def _start_before_end(self) -> PlanRequest:
+        if self.window_start and self.window_end and self.window_start >= self.window_end:
+            raise ValueError("window_start must be before window_end")
+        return self
 
 
 def plan_template_run(
@@ -108,23 +127,35 @@ def plan_template_run(
     request: PlanRequest,
     dag_id: str,
     run_end: datetime,
+    template_map: Mapping[str, TemplateRef] | None = None,
 ) -> PlanSummary:
     """Decide and stage everything this run sends; return counts and the shards to map over.
 
     The window starts where the last fully delivered run of `dag_id` ended (or as requested) and
     ends at `run_end` (or as requested). The run and its window are recorded first: the window
-    counts as delivered only once the report finds nothing failed.
+    counts as delivered only once the report finds every session delivered and no activity held
+    back. Each activity's template is found as `templates` describes.
     """
-    window = Window.resolve(request.window_start, request.window_end, ledger.last_window_end(dag_id), run_end)
+    last_end = ledger.last_window_end(dag_id)
+    window = Window.resolve(request.window_start, request.window_end, last_end, run_end)
+    starts_where_it_stood = request.window_start is None or (
+        last_end is not None and request.window_start <= last_end
+    )
     log.info("Window: %s to %s", window.start or "the beginning", window.end)
     ledger.start_run(dag_id, request.run_id, window.start, window.end)
     activities = changed_activities(engine, source, window, request.activity_ids)
     log.info("%d activities have changed sessions in the window", len(activities))
-    templates = fetch_templates(activities, fetch_template)
-    for activity_id, template in templates.items():
+    refs, held_back = choose_refs(
+        activities, named_templates(engine, source, window, request.activity_ids), template_map or {}
+    )
+    found = fetch_templates({a: ref for a, ref in refs.items() if a not in held_back}, fetch_template)
+    held_back.update(found.held_back)
+    for activity_id, template in found.templates.items():
         write_template(stage, activity_id, template)
 
     counts: dict[str, ActivityCounts] = defaultdict(ActivityCounts)
+    for activity_id, reason in held_back.items():
+        counts[activity_id].held_back = reason
     quarantine = io.StringIO()
     writer = csv.DictWriter(quarantine, fieldnames=QUARANTINE_COLUMNS)
     writer.writeheader()
@@ -132,8 +163,10 @@ def plan_template_run(
     batcher = Batcher(stage, ledger, request.run_id, "from_template", request.batch_size)
     progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
-    for result in transform_chunks(_counted(chunks, counts, progress), TemplateIndex(templates)):
+    counted = _counted(chunks, counts, progress, set(held_back))
+    for result in transform_chunks(counted, TemplateIndex(found.templates)):
         _record_quarantine(result.quarantine, counts, writer, quarantined_sessions)
+        _record_warnings(result.warnings, counts)
         _stage_sessions(result.sessions, counts, ledger, batcher, request)
     shards = batcher.finish(request.max_shards)
     if quarantined_sessions and not request.dry_run:
@@ -152,17 +185,25 @@ def plan_template_run(
         activities=dict(counts),
         shards=shards,
         quarantine_csv=quarantine_csv,
+        advances_window=not request.activity_ids and request.window_end is None and starts_where_it_stood,
     )
     write_plan_summary(stage, summary)
     return summary
 
 
-def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress) -> Any:
+def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress, held_back: set[str]) -> Any:
+    """Count every row per activity; rows of held-back activities are counted and set aside."""
     for chunk in chunks:
+        read = len(chunk)
         for activity_id, rows in chunk["activity_id"].value_counts().items():
             counts[str(activity_id)].rows += int(rows)
+        if held_back:
+            waiting = chunk["activity_id"].astype(str).isin(held_back)
+            for activity_id, rows in chunk.loc[waiting, "activity_id"].value_counts().items():
+                counts[str(activity_id)].rows_held_back += int(rows)
+            chunk = chunk.loc[~waiting]
         yield chunk
-        progress.advance(len(chunk))
+        progress.advance(read)
 
 
 def _record_quarantine(
@@ -184,6 +225,12 @@ def _record_quarantine(
         if isinstance(sid, str) and sid and sid not in sessions:
             sessions[sid] = (activity, str(record["user_id"]), f"{reason}: {record['message']}")
             c.sessions_quarantined += 1
+
+
+def _record_warnings(warnings: pd.DataFrame, counts: dict[str, ActivityCounts]) -> None:
+    for activity_id, code, count in warnings[["activity_id", "code", "count"]].itertuples(index=False):
+        by_code = counts[str(activity_id)].warnings_by_code
+        by_code[str(code)] = by_code.get(str(code), 0) + int(count)
 
 
 def _stage_sessions(

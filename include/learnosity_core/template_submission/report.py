@@ -12,13 +12,14 @@ from learnosity_core.reporting.report import (
     ReportGroup,
     RunReport,
     failures,
-    merge_reasons,
+    merge_counts,
     outcome_counts,
 )
 from learnosity_core.template_submission.plan import QUARANTINE_FILE, PlanSummary
 
 TEMPLATE_COLUMNS = [
     "rows",
+    "rows_held_back",
     "rows_quarantined",
     "sessions_staged",
     "already_delivered",
@@ -39,6 +40,7 @@ def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[Session
                 name=activity_id,
                 counts={
                     "rows": c.rows,
+                    "rows_held_back": c.rows_held_back,
                     "rows_quarantined": c.rows_quarantined,
                     "sessions_staged": c.sessions_staged,
                     "already_delivered": c.sessions_already_delivered,
@@ -58,8 +60,10 @@ def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[Session
         window=window,
         columns=TEMPLATE_COLUMNS,
         groups=groups,
-        reasons=merge_reasons([c.quarantined_by_reason for c in plan.activities.values()]),
+        reasons=merge_counts([c.quarantined_by_reason for c in plan.activities.values()]),
+        warnings=merge_counts([c.warnings_by_code for c in plan.activities.values()]),
         failures=failures(sessions),
+        held_back=[(a, c.held_back) for a, c in sorted(plan.activities.items()) if c.held_back],
         quarantine_csv=plan.quarantine_csv,
     )
 
@@ -68,8 +72,9 @@ def publish_template_report(
     ledger: Ledger, stage: StoragePath, out: StoragePath, dag_id: str, run_id: str
 ) -> PublishedReport:
     """Write the run's report and quarantine CSV to `out`; mark the window delivered only when it
-    was a real run whose every sent session completed, so failed or unsent sessions (a submit task
-    or the job wait that failed) fall in the next window."""
+    was a real, unfiltered run (`PlanSummary.advances_window`) whose every sent session completed
+    and no activity was held back, so failed or unsent sessions (a submit task or the job wait
+    that failed) and held-back activities fall in the next window."""
     plan = read_plan_summary(stage, PlanSummary)
     sessions = ledger.sessions_of_run(run_id)
     report = build_template_report(dag_id, plan, sessions)
@@ -80,6 +85,7 @@ def publish_template_report(
         report.quarantine_csv = QUARANTINE_FILE
     path = write_report(report, out)
     settled = {SessionStatus.COMPLETED, SessionStatus.QUARANTINED}
-    if not plan.dry_run and all(row.status in settled for row in sessions):
+    delivered = all(row.status in settled for row in sessions) and not report.held_back
+    if plan.advances_window and not plan.dry_run and delivered:
         ledger.finish_run(dag_id, run_id)
     return PublishedReport(report=path, totals=report.totals(), failed=report.failed)

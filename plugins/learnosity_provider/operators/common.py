@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from learnosity_core.delivery.staging import PlanMissingError
 from learnosity_core.reporting.report import PublishedReport
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -39,6 +41,17 @@ def typed_param(kind: Any, value: Any, param: str) -> Any:
         return TypeAdapter(kind).validate_python(value)
     except ValidationError as exc:
         raise _bad_param(exc, param) from None
+
+
+def publish_or_fail(publish: Callable[[], PublishedReport], consequence: str) -> PublishedReport:
+    """Run a report publisher; fail the task when the plan never ran or any session failed
+    (after the report is written), each with one message that says why."""
+    try:
+        published = publish()
+    except PlanMissingError as exc:
+        raise AirflowFailException(str(exc)) from None
+    fail_if_failed(published, consequence)
+    return published
 
 
 def fail_if_failed(published: PublishedReport, consequence: str) -> None:

@@ -12,7 +12,7 @@ from learnosity_core.failed_submission.plan import plan_replay
 from learnosity_core.failed_submission.report import publish_replay_report
 from learnosity_core.failed_submission.table import TABLE_SETTING, table_blobs
 from learnosity_provider import resources
-from learnosity_provider.operators.common import dag_and_run, fail_if_failed, typed_param
+from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_param
 
 LANDING_SETTING = "learnosity_failed_submissions_path"
 
@@ -105,13 +105,16 @@ class LearnosityReplayReportOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         dag_id, run_id = dag_and_run(context)
-        published = publish_replay_report(
-            resources.ledger(self.state_conn_id),
-            resources.stage_path(dag_id, run_id),
-            landing_path(typed_param(str | None, self.source, "source") or None),
-            resources.reports_path(dag_id, run_id),
-            dag_id,
-            run_id,
+        landing = landing_path(typed_param(str | None, self.source, "source") or None)
+        published = publish_or_fail(
+            lambda: publish_replay_report(
+                resources.ledger(self.state_conn_id),
+                resources.stage_path(dag_id, run_id),
+                landing,
+                resources.reports_path(dag_id, run_id),
+                dag_id,
+                run_id,
+            ),
+            "their files stay for the next run",
         )
-        fail_if_failed(published, "their files stay for the next run")
         return published.model_dump()

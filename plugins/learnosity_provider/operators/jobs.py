@@ -27,7 +27,8 @@ class LearnosityRecordJobsOperator(BaseOperator):
         self.state_conn_id = state_conn_id
 
     def execute(self, context: Context) -> dict[str, int]:
-        _, run_id = dag_and_run(context)
+        dag_id, run_id = dag_and_run(context)
+        stage = resources.stage_path(dag_id, run_id)  # where a job error given by index finds its session
         with LearnosityHook(self.learnosity_conn_id).get_client() as client:
-            result = record_jobs(client, resources.ledger(self.state_conn_id), run_id)
+            result = record_jobs(client, resources.ledger(self.state_conn_id), run_id, stage)
         return result.model_dump()

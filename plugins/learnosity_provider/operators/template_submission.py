@@ -1,4 +1,4 @@
-"""Operators of the template-submission DAG: plan, verify by read-back, report.
+"""Operators of the template-submission DAG: plan and report.
 
 pandas-backed core modules (plan, report, extract) are imported inside execute(), so that
 parsing a DAG file stays cheap.
@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
 
-from learnosity_core.delivery.verify import verify_run
+from learnosity_core.delivery.warehouse import SourceError
+from learnosity_core.template_submission.templates import TemplateMapError, fetcher
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run, fail_if_failed, typed_param, typed_request
+from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_request
 
 
 class LearnosityTemplatePlanOperator(BaseOperator):
@@ -82,11 +84,16 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             force_resubmit=self.force_resubmit,
             dry_run=self.dry_run_requested,
         )
+        try:
+            template_map = resources.template_map(self.warehouse_conn_id)
+        except (TemplateMapError, SourceError) as exc:
+            raise AirflowFailException(str(exc)) from None
         with LearnosityHook(self.learnosity_conn_id).get_client() as client:
             summary = plan_template_run(
                 engine=resources.sql_engine(self.warehouse_conn_id),
                 source=resources.source(),
-                fetch_template=lambda activity: client.get_session_template(activity_template_id=activity),
+                fetch_template=fetcher(client),
+                template_map=template_map,
                 ledger=resources.ledger(self.state_conn_id),
                 stage=resources.stage_path(dag_id, run_id),
                 request=request,
@@ -95,44 +102,16 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             )
         staged = sum(c.sessions_staged for c in summary.activities.values())
         quarantined = sum(c.rows_quarantined for c in summary.activities.values())
+        held_back = sum(1 for c in summary.activities.values() if c.held_back)
         self.log.info(
-            "Planned %d sessions in %d shards (%d rows quarantined)%s",
+            "Planned %d sessions in %d shards (%d rows quarantined, %d activities held back)%s",
             staged,
             len(summary.shards),
             quarantined,
+            held_back,
             " - dry run, nothing staged" if request.dry_run else "",
         )
         return [shard.model_dump() for shard in summary.shards]
-
-
-class LearnosityVerifyOperator(BaseOperator):
-    """Read back this run's completed sessions and compare them with what was sent."""
-
-    template_fields: Sequence[str] = ("enabled",)
-
-    def __init__(
-        self,
-        *,
-        enabled: Any = True,
-        learnosity_conn_id: str = LearnosityHook.default_conn_name,
-        state_conn_id: str = resources.STATE_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.enabled = enabled
-        self.learnosity_conn_id = learnosity_conn_id
-        self.state_conn_id = state_conn_id
-
-    def execute(self, context: Context) -> dict[str, int]:
-        if not typed_param(bool, self.enabled, "verify"):
-            self.log.info("Verification switched off for this run")
-            return {"verified": 0, "mismatched": 0}
-        dag_id, run_id = dag_and_run(context)
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
-            result = verify_run(
-                client, resources.ledger(self.state_conn_id), resources.stage_path(dag_id, run_id), run_id
-            )
-        return result.model_dump()
 
 
 class LearnosityTemplateReportOperator(BaseOperator):
@@ -148,12 +127,14 @@ class LearnosityTemplateReportOperator(BaseOperator):
         from learnosity_core.template_submission.report import publish_template_report
 
         dag_id, run_id = dag_and_run(context)
-        published = publish_template_report(
-            resources.ledger(self.state_conn_id),
-            resources.stage_path(dag_id, run_id),
-            resources.reports_path(dag_id, run_id),
-            dag_id,
-            run_id,
+        published = publish_or_fail(
+            lambda: publish_template_report(
+                resources.ledger(self.state_conn_id),
+                resources.stage_path(dag_id, run_id),
+                resources.reports_path(dag_id, run_id),
+                dag_id,
+                run_id,
+            ),
+            "re-sent by the next run",
         )
-        fail_if_failed(published, "re-sent by the next run")
         return published.model_dump()

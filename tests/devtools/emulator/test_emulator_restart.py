@@ -19,7 +19,7 @@ from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 
 
 def test_restart_mid_job_resumes_it(make_emulator, client_for, build) -> None:
-    server = make_emulator(job_delay_s=0.8)
+    server = make_emulator(job_delay_s=0.8, job_detail=True)
     api = client_for(server)
     entry = build.session()
     reference = api.set_sessions(build.from_template(entry))
@@ -48,7 +48,7 @@ def test_connections_are_refused_while_down(emulator) -> None:
 
 
 def test_everything_persists_into_a_new_server_on_the_same_file(tmp_path: Path, client_for, build) -> None:
-    config = EmulatorConfig(port=0, db_path=tmp_path / "kept.db", job_delay_s=0.05)
+    config = EmulatorConfig(port=0, db_path=tmp_path / "kept.db", job_delay_s=0.05, job_detail=True)
     with EmulatorServer(config) as first:
         api = client_for(first)
         entry = build.session()
@@ -85,6 +85,7 @@ def test_cli_killed_and_restarted_on_the_same_db(tmp_path: Path, client_for, bui
         "EMULATOR_PORT": str(free_port),
         "EMULATOR_DB": str(tmp_path / "cli.db"),
         "EMULATOR_JOB_DELAY_S": "1.0",
+        "EMULATOR_JOB_DETAIL": "1",
     }
     process, banner = _start_cli(env)
     try:

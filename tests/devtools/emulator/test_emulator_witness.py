@@ -23,7 +23,7 @@ from learnosity_devtools.emulator.blobs import decode_blob
 from learnosity_devtools.emulator.codes import Rejected
 from learnosity_devtools.emulator.questions import SUPPORTED_TYPES, questions_in
 from learnosity_devtools.emulator.responses import check_response
-from learnosity_devtools.emulator.seed import demo_templates, question_id
+from learnosity_devtools.emulator.seed import demo_questions, demo_templates, question_id
 
 TEMPLATES = demo_templates()
 
@@ -39,11 +39,10 @@ class ResponseCase:
 def _seeded_question(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The seeded template holding the named question, and that question object."""
     qid = question_id(name)
+    question = demo_questions()[qid]
     for template in TEMPLATES.values():
-        for item in template["items"]:
-            for question in item["questions"]:
-                if question["id"] == qid:
-                    return template, question
+        if qid in json.dumps(template):
+            return template, question
     raise KeyError(name)
 
 
@@ -355,17 +354,8 @@ _INTEGER_COUNT = (
     "the client compares counts with ==, so JSON true and 15.0 pass as 1 and 15; the docs type the "
     "counts as integers"
 )
-_FINDS_BY_ID = (
-    "the client finds questions only by an `id` next to `type` (the seed's form); Learnosity's item "
-    "JSON keeps the id in `reference` and the fields under `data`, and Questions API names it "
-    "`response_id`"
-)
 # Case name -> why the client's verdict is the opposite of the documented one.
 CLIENT_DIFFERS: dict[str, str] = {
-    "mcq-null-entry": (
-        "the client lets mcq entries be null as positional types' entries may be; an mcq value is "
-        "the selected options, and null is no option"
-    ),
     "clozeformula-empty-formula-list": (
         "the docs say 'arrays of one or more full formulas' (as for choicematrix, where the client "
         "does require one or more); the client accepts an empty one"
@@ -380,15 +370,14 @@ CLIENT_DIFFERS: dict[str, str] = {
     "shorttext-count-true": _INTEGER_COUNT,
     "shorttext-count-float": _INTEGER_COUNT,
     "plaintext-count-float": _INTEGER_COUNT,
+    "choicematrix-two-in-a-stem": (
+        "the client reads a choicematrix without `multiple_responses` as Learnosity's default (false): "
+        "one option per stem; the docs' 'one or more integers' holds only when the question allows "
+        "several, and the emulator does not read the setting"
+    ),
     "longtextV2-inline-tag-joins": (
         "the client counts every tag as a word break; the docs do not say how markup splits words, "
         "and an inline tag inside a word ('un<b>believ</b>able') does not split it on screen"
-    ),
-    "item-json-mcq": _FINDS_BY_ID,
-    "response-id-shorttext": _FINDS_BY_ID,
-    "template-markers-too-few": (
-        "the client counts response boxes only from `response_count`, a field of the seed alone; "
-        "Learnosity cloze questions mark each box with {{response}} in `template`"
     ),
     "blob-over-5-mib": (
         "the client refuses to replay a blob decoding to more than 5 MiB, on purpose, against "

@@ -1,4 +1,4 @@
-"""The shared text rules: encoding round-trips, counts, gridded numbers, template questions."""
+"""The shared text rules: encoding round-trips and counts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from learnosity_core.content.question_types import (
     count_words,
     decode_text,
     encode_text,
-    is_gridded_number,
 )
 
 
@@ -40,19 +39,3 @@ def test_counts_follow_the_seed_examples() -> None:
     assert count_words("upsy daisy", "plaintext") == 2
     assert count_words("<p>one</p><p>two&nbsp;three</p>", "longtextV2") == 3  # tags separate words
     assert count_words("<p>one</p>", "plaintext") == 1  # plain text has no markup to strip
-
-
-@pytest.mark.parametrize(
-    ("raw", "ok"),
-    [
-        ("1234.56", True),
-        (".5", True),
-        ("-3", True),
-        ("12,5", False),
-        ("12\n", False),
-        ("١٢", False),
-        ("", False),
-    ],
-)
-def test_gridded_numbers(raw: str, ok: bool) -> None:
-    assert is_gridded_number(raw) is ok

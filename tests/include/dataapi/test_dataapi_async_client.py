@@ -40,7 +40,7 @@ async def test_jobs_template_and_ping(
                 break
             await asyncio.sleep(0.02)
     assert job.status is JobStatus.COMPLETED
-    assert job.data is not None and len(job.data.sessions_stored) == 1
+    assert job.data is not None and len(job.data["sessions_stored"]) == 1
 
 
 async def test_errors_are_typed(emulator: EmulatorServer, settings_for: Settings) -> None:

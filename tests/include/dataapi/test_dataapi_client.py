@@ -50,7 +50,7 @@ def test_template_sessions_round_trip(
     job = wait_for(client, reference)
     assert job.status is JobStatus.COMPLETED and job.type == "sessions_set"
     assert job.data is not None
-    assert sorted(job.data.sessions_stored) == sorted([as_dict["session_id"], as_json["session_id"]])
+    assert sorted(job.data["sessions_stored"]) == sorted([as_dict["session_id"], as_json["session_id"]])
     records = {
         r.session_id: r
         for r in client.iter_session_responses(session_ids=[as_dict["session_id"], as_json["session_id"]])
@@ -67,9 +67,9 @@ def test_job_lists_the_sessions_it_rejected(
     bad["responses"][0]["characterCount"] = 999
     job = wait_for(client, client.submit_template_sessions(template, [good, bad]))
     assert job.data is not None
-    assert job.data.sessions_stored == [good["session_id"]]
-    assert [e.session_id for e in job.data.errors] == [bad["session_id"]]
-    assert "characterCount" in job.data.errors[0].message
+    assert job.data["sessions_stored"] == [good["session_id"]]
+    assert [e["session_id"] for e in job.data["errors"]] == [bad["session_id"]]
+    assert "characterCount" in job.data["errors"][0]["message"]
 
 
 def test_failed_sessions_round_trip(client: DataApiClient, emulator: EmulatorServer) -> None:
@@ -82,7 +82,7 @@ def test_failed_sessions_round_trip(client: DataApiClient, emulator: EmulatorSer
         }
     )
     job = wait_for(client, client.submit_failed_sessions([blob], ignore_response_revisions=True))
-    assert job.data is not None and job.data.sessions_stored == ["5b4c7a52-54d0-4d7c-9d0a-3f3d1a0f6d11"]
+    assert job.data is not None and job.data["sessions_stored"] == ["5b4c7a52-54d0-4d7c-9d0a-3f3d1a0f6d11"]
     assert emulator.stored_sessions()[0]["responses"]["q1"]["revision"] == 3
 
 

@@ -145,4 +145,26 @@ def test_models_keep_fields_the_api_adds() -> None:
     query.feed(call, envelope([{**job("a"), "data": {"sessions_stored": ["s"], "new": True}}]))
     stored = query.jobs["a"]
     assert stored.model_dump()["future_field"] == 1
-    assert stored.data is not None and stored.data.model_dump()["new"] is True
+    assert stored.data == {"sessions_stored": ["s"], "new": True}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"sessions_stored": "all", "errors": {"count": 2}, "halt_reason": 7},
+        [{"session_id": "s", "status": "stored"}, "s2", 3],
+        "completed fine",
+        12,
+        True,
+        None,
+    ],
+    ids=["odd-object", "list", "text", "number", "bool", "null"],
+)
+def test_any_job_data_shape_is_kept_as_sent(data: Any) -> None:
+    """What a job's `data` holds is undocumented: no shape of it may fail reading the jobs."""
+    query = operations.JobsQuery(["a", "b"])
+    call = query.next_call()
+    assert call is not None
+    query.feed(call, envelope([{**job("a"), "data": data}, job("b", "halted")]))
+    assert query.jobs["a"].data == data and query.jobs["a"].status is JobStatus.COMPLETED
+    assert query.jobs["b"].data is None

@@ -83,3 +83,28 @@ def test_verification_results_are_stored(ledger: Ledger) -> None:
     rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
     assert rows["s1"].verified is True
     assert rows["s2"].verified is False and "differs" in rows["s2"].error
+
+
+def test_a_session_that_fails_read_back_is_no_longer_delivered(ledger: Ledger) -> None:
+    """A completed job may not say what it stored: read-back decides, and a miss is sent again."""
+    _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"), ("s3", "h3"))
+    ledger.record_submission("b1", "job-1")
+    ledger.record_job(
+        "job-1", "completed", [SessionOutcome(s, SessionStatus.COMPLETED) for s in ("s1", "s2", "s3")]
+    )
+    pairs = [("s1", "h1"), ("s2", "h2"), ("s3", "h3")]
+    assert ledger.delivered(pairs) == {"s1", "s2", "s3"}
+
+    ledger.record_verification(
+        {"s1": None, "s2": "question q1: value differs on read-back", "s3": "not found on read-back"}
+    )
+    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    assert (rows["s1"].status, rows["s1"].verified, rows["s1"].error) == (SessionStatus.COMPLETED, True, None)
+    assert (rows["s2"].status, rows["s2"].verified, rows["s2"].error) == (
+        SessionStatus.FAILED,
+        False,
+        "question q1: value differs on read-back",
+    )
+    assert (rows["s3"].status, rows["s3"].error) == (SessionStatus.FAILED, "not found on read-back")
+    assert rows["s3"].job_reference == "job-1"
+    assert ledger.delivered(pairs) == {"s1"}

@@ -133,7 +133,7 @@ def test_every_batch_of_a_shard_is_posted_once_and_its_job_recorded(
         reference = ledger.job_for_batch(batch.batch_id)
         assert reference in result.job_references
         job = jobs[str(reference)]
-        assert job.data is not None and sorted(job.data.sessions_stored) == sorted(batch.session_ids)
+        assert job.data is not None and sorted(job.data["sessions_stored"]) == sorted(batch.session_ids)
     rows = ledger.sessions_of_run(RUN)
     assert len(rows) == 5
     assert {r.status for r in rows} == {SessionStatus.SUBMITTED}
@@ -202,9 +202,9 @@ def test_failed_submission_batches_are_posted_and_resumed(
     assert (result.batches_posted, result.batches_resumed, result.sessions) == (2, 0, 3)
     jobs = _finished(client, result.job_references)
     expected = {_blob_session_id(b) for b in blobs}
-    stored_by_jobs = {sid for job in jobs.values() if job.data for sid in job.data.sessions_stored}
+    stored_by_jobs = {sid for job in jobs.values() if job.data for sid in job.data["sessions_stored"]}
     assert stored_by_jobs == expected
-    assert {job.data.data_format for job in jobs.values() if job.data} == {"failed_submission"}
+    assert {job.data["data_format"] for job in jobs.values() if job.data} == {"failed_submission"}
     for name in read_shard(stage, shard.shard):
         assert ledger.job_for_batch(read_batch(stage, name).batch_id) in result.job_references
     assert {s["session_id"] for s in emulator.stored_sessions()} == expected

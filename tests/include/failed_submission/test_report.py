@@ -116,6 +116,7 @@ def test_the_files_of_completed_sessions_move_to_processed(
         "submitted": 3,
         "completed": 3,
         "failed": 0,
+        "verified": 0,  # no read-back in this test
     }
     assert list(published.totals) == REPLAY_COLUMNS and published.failed == 0
     assert published.report == str(out / "report.html")
@@ -220,8 +221,12 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
         "already_delivered": 0,
         "submitted": 3,
         "completed": 0,
-        "failed": 0,
+        "failed": 3,  # submitted, outcome never recorded: not delivered
+        "verified": 0,  # no read-back in this test
     }
     assert report.reasons == {"not_base64": 1}
     assert report.window == f"landing location {landing}"
-    assert report.failures == [] and report.failed == 0
+    assert [reason for _, reason in report.failures] == [
+        "submitted, but its job's outcome was never recorded (the wait failed)"
+    ] * 3
+    assert report.failed == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from learnosity_core.reporting.render import render_html, summary_lines, write_report
-from learnosity_core.reporting.report import ReportGroup, RunReport, merge_reasons
+from learnosity_core.reporting.report import ReportGroup, RunReport, merge_counts
 
 
 def _report() -> RunReport:
@@ -18,7 +18,7 @@ def _report() -> RunReport:
             ReportGroup(name="act-a", counts={"rows": 10, "submitted": 3, "completed": 3, "failed": 0}),
             ReportGroup(name="act-<b>", counts={"rows": 4, "submitted": 2, "completed": 1, "failed": 1}),
         ],
-        reasons=merge_reasons([{"invalid_value": 2}, {"invalid_value": 1, "unknown_question": 4}]),
+        reasons=merge_counts([{"invalid_value": 2}, {"invalid_value": 1, "unknown_question": 4}]),
         failures=[("s-1", "job j halted: injected")],
         quarantine_csv="quarantine.csv",
     )
@@ -45,3 +45,18 @@ def test_write_report_writes_the_page_and_returns_its_path(tmp_path: Path) -> No
     path = write_report(_report(), tmp_path)
     assert path == str(tmp_path / "report.html")
     assert "<td>total</td><td>14</td>" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_held_back_groups_and_warnings_are_shown_and_logged() -> None:
+    report = _report().model_copy(
+        update={
+            "held_back": [("act-x", "no question found in the template: check it")],
+            "warnings": {"over_max_length": 2},
+        }
+    )
+    html = render_html(report)
+    assert "Held back" in html and "<td>act-x</td>" in html and "no question found" in html
+    assert "<td>over_max_length</td><td>2</td>" in html
+    lines = summary_lines(report)
+    assert "  held back: act-x: no question found in the template: check it" in lines
+    assert "  sent as written, with warnings: over_max_length=2" in lines

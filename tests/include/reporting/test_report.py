@@ -27,9 +27,20 @@ def test_outcomes_come_from_ledger_rows() -> None:
         _row("1", "a", "completed", job_reference="j", verified=True),
         _row("2", "a", "failed", job_reference="j", error="halted"),
         _row("3", "a", "quarantined"),
-        _row("4", "b", "staged"),
     ]
     counts = outcome_counts(rows)
     assert counts["a"] == {"submitted": 2, "completed": 1, "failed": 1, "verified": 1}
-    assert counts["b"] == {}
     assert failures(rows) == [("2", "halted")]
+
+
+def test_sessions_left_unsent_or_unrecorded_count_as_failed_with_the_reason() -> None:
+    rows = [
+        _row("4", "b", "staged"),
+        _row("5", "b", "submitted", job_reference="j2"),
+        _row("6", "b", "completed", job_reference="j3"),
+    ]
+    assert outcome_counts(rows)["b"] == {"submitted": 2, "failed": 2, "completed": 1}
+    assert failures(rows) == [
+        ("4", "staged but never submitted (its submit task failed)"),
+        ("5", "submitted, but its job's outcome was never recorded (the wait failed)"),
+    ]

@@ -24,9 +24,10 @@ from learnosity_core.template_submission.plan import (
     PlanSummary,
     plan_template_run,
 )
+from learnosity_core.template_submission.templates import TemplateRef, fetcher
 from learnosity_core.template_submission.transform.reasons import REASONS
 from learnosity_devtools.emulator import EmulatorServer
-from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.emulator.seed import demo_templates, question_id
 from learnosity_devtools.sample_data import sample_rows, seed_warehouse
 
 DAG = "learnosity_template_submission"
@@ -58,7 +59,8 @@ class Templates:
     def __init__(self) -> None:
         self.fetched: list[str] = []
 
-    def __call__(self, activity_id: str) -> dict[str, Any]:
+    def __call__(self, ref: TemplateRef) -> dict[str, Any]:
+        activity_id = ref.activity_template_id or ""
         self.fetched.append(activity_id)
         templates = demo_templates()
         if activity_id not in templates:
@@ -130,17 +132,17 @@ def test_every_extracted_row_is_quarantined_or_in_a_staged_session(
         in_sessions = sum(
             rows_per_session[activity_id, str(r.user_id)] for r in staged if r.activity_id == activity_id
         )
-        assert counts.rows == counts.rows_quarantined + in_sessions, activity_id
+        assert counts.rows == counts.rows_held_back + counts.rows_quarantined + in_sessions, activity_id
         assert counts.sessions_ready == counts.sessions_staged  # nothing delivered before
-    assert rows_per_session.keys() == {
-        (str(r.activity_id), str(r.user_id)) for r in ledger.sessions_of_run("run-1")
-    }
+    in_ledger = {(str(r.activity_id), str(r.user_id)) for r in ledger.sessions_of_run("run-1")}
+    assert rows_per_session.keys() - in_ledger == {k for k in rows_per_session if k[0] == GHOST}
 
-    held_back = {(r["activity_id"], r["user_id"]) for r in _quarantine(stage)}
-    assert held_back == rows.attrs["invalid_sessions"]
-    assert summary.activities[GHOST].rows_quarantined == summary.activities[GHOST].rows == 3
-    assert summary.activities[GHOST].quarantined_by_reason == {"unknown_activity": 3}
-    assert summary.activities[GHOST].sessions_staged == 0
+    quarantined = {(r["activity_id"], r["user_id"]) for r in _quarantine(stage)}
+    assert quarantined == {k for k in rows.attrs["invalid_sessions"] if k[0] != GHOST}
+    ghost = summary.activities[GHOST]
+    assert ghost.rows_held_back == ghost.rows == 3, "a template Learnosity lacks holds the activity back"
+    assert ghost.rows_quarantined == 0 and ghost.sessions_staged == 0
+    assert ghost.held_back is not None and "Learnosity has no template" in ghost.held_back
 
 
 def test_staged_sessions_are_in_the_ledger_batches_and_shards(
@@ -183,7 +185,8 @@ def test_the_quarantine_csv_lists_every_held_back_row_with_its_reason(
     for counts in summary.activities.values():
         merged.update(counts.quarantined_by_reason)
     assert Counter(r["reason"] for r in records) == merged
-    assert {"unknown_activity", "unknown_question", "type_conflict", "session_held_back"} <= set(merged)
+    assert {"unknown_question", "type_conflict", "session_held_back"} <= set(merged)
+    assert "unknown_activity" not in merged, "an activity without a template is held back, not quarantined"
     assert all(r["reason"] in REASONS and r["message"] and r["row_id"] for r in records)
     assert len({r["row_id"] for r in records}) == len(records)
 
@@ -290,14 +293,22 @@ def test_templates_from_the_emulator_plan_like_the_seeded_ones(
             tmp_path,
             engine,
             ledger,
-            fetch=lambda activity: client.get_session_template(activity_template_id=activity),
+            fetch=fetcher(client),
             dry_run=True,
         )
     expected, _ = _plan(
         tmp_path, engine, Ledger.from_url(f"sqlite:///{tmp_path / 'l2.db'}"), "run-2", dry_run=True
     )
-    assert summary.activities == expected.activities
-    assert summary.activities[GHOST].quarantined_by_reason == {"unknown_activity": 3}
+
+    def counted(plan: PlanSummary) -> dict[str, dict[str, Any]]:
+        return {
+            a: c.model_dump(exclude={"held_back"}) | {"held": bool(c.held_back)}
+            for a, c in plan.activities.items()
+        }
+
+    assert counted(summary) == counted(expected)
+    ghost = summary.activities[GHOST]
+    assert ghost.rows_held_back == 3 and ghost.held_back and "code 20013" in ghost.held_back
     assert json.loads((stage / "templates" / "demo-biology-cells-u3.json").read_text())["items"]
 
 
@@ -365,3 +376,95 @@ def test_plan_request_reads_the_trigger_forms_values() -> None:
         PlanRequest(run_id="r", max_shards=0)
     with pytest.raises(ValidationError):
         PlanRequest(run_id="r", dry_run="perhaps")
+
+
+def test_answers_over_max_length_are_sent_as_written_and_counted_as_warnings(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    question = question_id("bio-cells-process")  # shorttext, no max_length stated: 50 characters
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE learnosity_responses SET response = :long "
+                "WHERE question_id = :q AND user_id = 'student-00000'"
+            ),
+            {"long": "photosynthesis " * 6, "q": question},
+        )
+    summary, _ = _plan(tmp_path, engine, ledger)
+    biology = summary.activities["demo-biology-cells-u3"]
+    assert biology.warnings_by_code == {"over_max_length": 1}
+    staged = {r.user_id for r in ledger.sessions_of_run("run-1") if r.activity_id == "demo-biology-cells-u3"}
+    assert "student-00000" in staged, "a long paper answer is still sent"
+
+
+def test_the_source_column_maps_many_activities_to_one_template_fetched_once(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A district runs one paper test under several activity ids; sessions keep their own ids."""
+    paper = "demo-geography-capitals-q2"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'district.db'}")
+    rows = sample_rows({paper: demo_templates()[paper]}, learners=6, now=NOW, invalid=False)
+    copies = [rows.assign(activity_id=f"district-{n}", activity_template_id=paper) for n in (1, 2)]
+    seed_warehouse(engine, pd.concat(copies, ignore_index=True))
+    fetch = Templates()
+
+    summary, stage = _plan(tmp_path, engine, ledger, fetch=fetch)
+    assert fetch.fetched == [paper], "one fetch per distinct template"
+    assert set(summary.activities) == {"district-1", "district-2"}
+    assert all(c.held_back is None and c.sessions_staged == 6 for c in summary.activities.values())
+    assert {r.activity_id for r in ledger.sessions_of_run("run-1")} == {"district-1", "district-2"}
+    assert read_template(stage, "district-1") == demo_templates()[paper]
+
+
+def test_an_activity_whose_rows_name_two_templates_is_held_back(tmp_path: Path, ledger: Ledger) -> None:
+    paper = "demo-geography-capitals-q2"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'mixed.db'}")
+    rows = sample_rows({paper: demo_templates()[paper]}, learners=4, now=NOW, invalid=False)
+    rows["activity_template_id"] = [paper if n % 2 else "another-paper" for n in range(len(rows))]
+    seed_warehouse(engine, rows)
+
+    summary, _ = _plan(tmp_path, engine, ledger, fetch=Templates())
+    counts = summary.activities[paper]
+    assert counts.rows_held_back == counts.rows == len(rows) and counts.sessions_staged == 0
+    assert counts.held_back is not None and "2 templates in activity_template_id" in counts.held_back
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"window_end": datetime.now(UTC) + timedelta(days=1)}, "window_end\n.*must not be in the future"),
+        ({"window_start": "2026-11-22T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"}, "before window_end"),
+        ({"window_start": "2026-11-22T00:00:00Z", "window_end": "2026-11-22T00:00:00Z"}, "before window_end"),
+        ({"window_start": "not-a-date"}, "window_start\n"),
+    ],
+)
+def test_windows_that_would_lose_rows_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        PlanRequest(run_id="r", **fields)
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "advances"),
+    [
+        ({}, True),
+        ({"activity_ids": ["demo-biology-cells-u3"]}, False),
+        ({"window_end": NOW - timedelta(days=1)}, False),
+        ({"window_start": NOW - timedelta(days=400)}, False),  # nothing was delivered before it
+    ],
+)
+def test_only_a_complete_unfiltered_run_may_advance_the_window(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, request_fields: dict[str, Any], advances: bool
+) -> None:
+    summary, _ = _plan(tmp_path, engine, ledger, dry_run=True, **request_fields)
+    assert summary.advances_window is advances
+
+
+def test_a_start_at_or_before_the_delivered_window_still_advances_it(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    ledger.start_run(DAG, "earlier", None, NOW - timedelta(days=2))
+    ledger.finish_run(DAG, "earlier")
+    covering, _ = _plan(tmp_path, engine, ledger, "run-a", window_start=NOW - timedelta(days=3), dry_run=True)
+    skipping, _ = _plan(tmp_path, engine, ledger, "run-b", window_start=NOW - timedelta(days=1), dry_run=True)
+    assert covering.advances_window is True
+    assert skipping.advances_window is False, "a run that skips part of the window must not close it"

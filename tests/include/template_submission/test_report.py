@@ -22,6 +22,7 @@ from learnosity_core.template_submission.report import (
     build_template_report,
     publish_template_report,
 )
+from learnosity_core.template_submission.templates import TemplateRef
 from learnosity_devtools.emulator.seed import demo_templates
 from learnosity_devtools.sample_data import sample_rows, seed_warehouse
 
@@ -29,9 +30,14 @@ DAG = "learnosity_template_submission"
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 
 
+GHOST = "activity-not-in-learnosity"  # sample_rows' activity that has no template
+
+
 @pytest.fixture
 def rows() -> pd.DataFrame:
-    return sample_rows(demo_templates(), learners=10, now=NOW)
+    """The sample rows of activities that have a template (see the held-back test for the rest)."""
+    frame = sample_rows(demo_templates(), learners=10, now=NOW)
+    return frame[frame["activity_id"] != GHOST].reset_index(drop=True)
 
 
 @pytest.fixture
@@ -46,7 +52,8 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
-def _fetch(activity_id: str) -> dict[str, Any]:
+def _fetch(ref: TemplateRef) -> dict[str, Any]:
+    activity_id = ref.activity_template_id or ""
     templates = demo_templates()
     if activity_id not in templates:
         raise DataApiValidationError(f"no session template for {activity_id}")
@@ -115,6 +122,7 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     assert published.failed == 0
     assert published.totals == {
         "rows": len(rows),
+        "rows_held_back": 0,
         "rows_quarantined": _total(summary, "rows_quarantined"),
         "sessions_staged": staged,
         "already_delivered": 0,
@@ -127,7 +135,8 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     assert _csv(out / "quarantine.csv") == _csv(stage / "quarantine.csv")
     assert len(_csv(out / "quarantine.csv")) == _total(summary, "rows_quarantined") > 0
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert 'href="quarantine.csv"' in page and "unknown_activity" in page and "No session failed." in page
+    assert 'href="quarantine.csv"' in page and "unknown_question" in page and "No session failed." in page
+    assert "Held back" not in page
     assert ledger.last_window_end(DAG) == NOW
 
 
@@ -222,3 +231,30 @@ def test_sessions_never_delivered_keep_the_window_open(
     published = publish_template_report(ledger, stage, out, DAG, "run-1")
     assert published.totals["completed"] == 0
     assert ledger.last_window_end(DAG) is None
+
+
+def test_a_held_back_activity_is_reported_and_keeps_the_window_open(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    ghost = sample_rows(demo_templates(), learners=10, now=NOW)
+    ghost = ghost[ghost["activity_id"] == GHOST].assign(row_id=lambda f: range(900_001, 900_001 + len(f)))
+    ghost.to_sql("learnosity_responses", engine, if_exists="append", index=False)
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    _deliver(ledger, stage, summary)
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    assert published.failed == 0 and published.totals["rows_held_back"] == 3
+    assert published.totals["completed"] == _total(summary, "sessions_staged") > 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Held back" in page and f"<td>{GHOST}</td>" in page and "no session template" in page
+    assert ledger.last_window_end(DAG) is None, "held-back rows must be read again by the next run"
+
+
+def test_a_filtered_run_delivers_but_leaves_the_shared_window_where_it_was(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger, activity_ids=["demo-biology-cells-u3"])
+    _deliver(ledger, stage, summary)
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    assert published.failed == 0 and published.totals["completed"] > 0
+    assert ledger.last_window_end(DAG) is None, "other activities' changes in this window are still unsent"

@@ -214,6 +214,10 @@ def running_cluster(
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "LEARNOSITY_JOB_POLL_S": "2",
+        # February 29th: no fire time between the DAGs' start date and 2028, so unpausing a DAG to
+        # trigger it never also creates a scheduled run that would race the test's own run.
+        "LEARNOSITY_TEMPLATE_CRON": "0 0 29 2 *",
+        "LEARNOSITY_REPLAY_CRON": "0 0 29 2 *",
         "AIRFLOW_CONN_LEARNOSITY_DEFAULT": json.dumps(
             {
                 "conn_type": "learnosity",

@@ -33,12 +33,21 @@ Rules per question type (the question's type comes from the template; `type` is 
   shorttext adds `characterCount` (characters of the raw text); longtext, longtextV2 and
   plaintext add `wordCount` (whitespace-separated words of the visible text; in longtext and
   longtextV2 markup is not a word and tags separate words).
-- gridded: the number as entered, `.` as the decimal point; anything else is invalid.
-- mcq, association, clozetext, clozeinlinetext: array of strings (null where a slot is
-  unanswered); where the template defines the options, every value must be one of them.
-- choicematrix: array of arrays of integers, one entry per stem, every index a valid option.
+- gridded: the number as entered, `.` as the decimal point, within what the question's grid
+  settings allow where it states them (width, digit range, sign, decimal point, fraction slash:
+  `content.gridded`); anything else is invalid.
+- mcq: array of one or more option values, exactly one unless `multiple_responses`.
+- association, clozetext, clozeinlinetext: array of strings, one per slot (stimulus or
+  `{{response}}` box), null where a slot is unanswered; where the template defines the possible
+  responses, every value must be one of them.
+- choicematrix: array of arrays of integers (or null), one entry per stem, every index a valid
+  option, one index per stem unless `multiple_responses`.
 - orderlist: a permutation of the indices of the template's list.
-- clozeformula: `value` and `responses` (from response_boxes), both arrays of arrays of strings.
+- clozeformula: `value` and `responses` (from response_boxes), both arrays of arrays of strings,
+  one response box per `{{response}}` marker.
+Text longer than the question's `max_length` is sent as written and counted as a warning
+(`over_max_length`) in `TransformResult.warnings`. What the template states is read by
+`content.questions.read_template`.
 Responses appear in the template's question order; each entry is compact JSON with keys
 `user_id`, `activity_id`, `session_id`, `responses`.
 
@@ -53,18 +62,20 @@ rows tied at the latest time with different values quarantine the session
 run is `session_id_conflict` (the first to appear keeps it). Nothing is dropped: rows in = sum
 of `row_count` over sent sessions + rows in the quarantine. Each quarantine message names the
 row, the field and the reason, e.g. "row 17 (user u1, activity a1, question q3): response: mcq
-value 'x' is not one of the question's options". Reason codes and their meaning: `REASONS`.
+value 'x' is not one of the question's options". Reason codes and their meaning: `REASONS`;
+warning codes: `WARNINGS`.
 """
 
 from learnosity_core.template_submission.transform.frame import (
     QUARANTINE_COLUMNS,
     SESSION_COLUMNS,
+    WARNING_COLUMNS,
     SourceContractError,
     TransformResult,
     transform_responses,
 )
 from learnosity_core.template_submission.transform.index import TemplateIndex
-from learnosity_core.template_submission.transform.reasons import REASONS
+from learnosity_core.template_submission.transform.reasons import REASONS, WARNINGS
 from learnosity_core.template_submission.transform.session_ids import (
     SESSION_NAMESPACE,
     derive_session_id,
@@ -77,6 +88,8 @@ __all__ = [
     "REASONS",
     "SESSION_COLUMNS",
     "SESSION_NAMESPACE",
+    "WARNINGS",
+    "WARNING_COLUMNS",
     "SourceContractError",
     "TemplateIndex",
     "TransformResult",

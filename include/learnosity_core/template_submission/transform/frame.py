@@ -55,6 +55,7 @@ QUARANTINE_COLUMNS: Final = [
     "reason",
     "message",
 ]
+WARNING_COLUMNS: Final = ["activity_id", "code", "count"]
 _NAT: Final = np.iinfo(np.int64).min  # NaT as int64: older than any timestamp, so it loses every tie-break
 
 
@@ -64,10 +65,13 @@ class SourceContractError(ValueError):
 
 @dataclass(frozen=True)
 class TransformResult:
-    """Sessions ready to send (one `data[]` entry each) and every row held back, with its reason."""
+    """Sessions ready to send (one `data[]` entry each), every row held back with its reason, and
+    per activity how many sent responses carry each warning code (`reasons.WARNINGS`; one row per
+    activity and code that occurs, WARNING_COLUMNS, sorted by both)."""
 
     sessions: pd.DataFrame
     quarantine: pd.DataFrame
+    warnings: pd.DataFrame
 
 
 class SessionIdClaims:
@@ -155,14 +159,17 @@ class _Verdicts:
         self.detail = np.full(size, None, dtype=object)
 
     def flag(
-        self, positions: npt.NDArray[np.int64], reason: str | list[str], detail: str | list[str]
+        self,
+        positions: npt.NDArray[np.int64],
+        reason: str | list[str],
+        detail: str | list[str] | npt.NDArray[np.object_],
     ) -> None:
-        """Flag rows not flagged yet; a list gives each position its own reason or detail."""
+        """Flag rows not flagged yet; a sequence gives each position its own reason or detail."""
         fresh = ~self.flagged[positions]
         chosen = positions[fresh]
         self.flagged[chosen] = True
-        self.reason[chosen] = reason if isinstance(reason, str) else np.array(reason, dtype=object)[fresh]
-        self.detail[chosen] = detail if isinstance(detail, str) else np.array(detail, dtype=object)[fresh]
+        self.reason[chosen] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[fresh]
+        self.detail[chosen] = detail if isinstance(detail, str) else np.asarray(detail, dtype=object)[fresh]
 
 
 def _values(array: pa.Array, positions: npt.NDArray[np.int64]) -> list[Any]:
@@ -330,35 +337,52 @@ def _held_back(
     np.minimum.at(cause, session[flagged], flagged)
     causes = np.bincount(session[flagged], minlength=sessions)
     innocent = np.flatnonzero(quarantined & ~verdicts.flagged)
-    details = []
-    for s in session[innocent].tolist():
-        first = cause[s]
-        more = f" (and {causes[s] - 1} more)" if causes[s] > 1 else ""
-        details.append(
-            f"held back with its session: row {rows.row_id[first]} has {verdicts.reason[first]}{more}"
-        )
-    verdicts.flag(innocent, reasons.SESSION_HELD_BACK, details)
+    held = np.unique(session[innocent])  # one detail per session, shared by its innocent rows
+    details = [
+        f"held back with its session: row {rows.row_id[first]} has {verdicts.reason[first]}"
+        + (f" (and {count - 1} more)" if count > 1 else "")
+        for first, count in zip(cause[held].tolist(), causes[held].tolist(), strict=True)
+    ]
+    slot = np.searchsorted(held, session[innocent])
+    verdicts.flag(innocent, reasons.SESSION_HELD_BACK, np.array(details, dtype=object)[slot])
     return quarantined
+
+
+def _row_texts(row_ids: npt.NDArray[Any]) -> pa.Array:
+    """Row ids as the messages show them (`str` of each)."""
+    if np.issubdtype(row_ids.dtype, np.integer):
+        return pa.array(row_ids).cast(pa.large_string())
+    return pa.array([str(r) for r in row_ids], type=pa.large_string())
 
 
 def _quarantine(
     rows: _Rows, session_id: pa.Array, positions: npt.NDArray[np.int64], verdicts: _Verdicts
 ) -> pd.DataFrame:
-    activity, user, question = (_values(a, positions) for a in (rows.activity, rows.user, rows.question))
-    shown = [[v if v is not None else "<missing>" for v in column] for column in (activity, user, question)]
-    messages = [
-        f"row {r} (user {u}, activity {a}, question {q}): {d}"
-        for r, a, u, q, d in zip(rows.row_id[positions], *shown, verdicts.detail[positions], strict=True)
-    ]
+    """Quarantine rows with messages like "row 17 (user u1, activity a1, question q3): <detail>"."""
+    at = pa.array(positions, type=pa.int64())
+    activity, user, question = (a.take(at) for a in (rows.activity, rows.user, rows.question))
+    missing = pa.scalar("<missing>", pa.large_string())
+    messages = concat(
+        "row ",
+        _row_texts(rows.row_id[positions]),
+        " (user ",
+        pc.fill_null(user, missing),
+        ", activity ",
+        pc.fill_null(activity, missing),
+        ", question ",
+        pc.fill_null(question, missing),
+        "): ",
+        pa.array(verdicts.detail[positions], type=pa.large_string()),
+    )
     return pd.DataFrame(
         {
             "row_id": rows.row_id[positions],
-            "activity_id": pd.Series(activity, dtype="str"),
-            "user_id": pd.Series(user, dtype="str"),
-            "session_id": pd.Series(_values(session_id, positions), dtype="str"),
-            "question_id": pd.Series(question, dtype="str"),
-            "reason": pd.Series(verdicts.reason[positions].tolist(), dtype="str"),
-            "message": pd.Series(messages, dtype="str"),
+            "activity_id": pd.Series(activity.to_pandas(), dtype="str"),
+            "user_id": pd.Series(user.to_pandas(), dtype="str"),
+            "session_id": pd.Series(session_id.take(at).to_pandas(), dtype="str"),
+            "question_id": pd.Series(question.to_pandas(), dtype="str"),
+            "reason": pd.Series(verdicts.reason[positions], dtype="str"),
+            "message": pd.Series(messages.to_pandas(), dtype="str"),
         },
         columns=QUARANTINE_COLUMNS,
     )
@@ -426,6 +450,36 @@ def _sessions(
     )
 
 
+def _warnings(
+    rows: _Rows, warned: list[tuple[npt.NDArray[np.int64], str]], quarantined: npt.NDArray[np.bool_]
+) -> pd.DataFrame:
+    """Warning counts per activity over the rows that are sent (`warned` holds row positions)."""
+    counts = []
+    for positions, code in warned:
+        sent = positions[~quarantined[positions]]
+        if len(sent):
+            tally = pc.value_counts(rows.activity.take(sent))
+            counts.append(
+                pd.DataFrame(
+                    {
+                        "activity_id": tally.field("values").to_pandas(),
+                        "code": code,
+                        "count": tally.field("counts").to_numpy().astype(np.int64),
+                    }
+                )
+            )
+    if not counts:
+        return _no_warnings()
+    table = pd.concat(counts).groupby(["activity_id", "code"], as_index=False)["count"].sum()
+    return table.astype({"activity_id": "str", "code": "str"})[WARNING_COLUMNS]
+
+
+def _no_warnings() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series([], dtype="str") for c in WARNING_COLUMNS[:2]})
+    frame["count"] = pd.Series([], dtype=np.int64)
+    return frame
+
+
 def transform_frame(df: pd.DataFrame, index: TemplateIndex, claims: SessionIdClaims) -> TransformResult:
     """Sessions and quarantine for a frame that holds all rows of each of its learners' sessions."""
     rows = _read(df)
@@ -468,6 +522,7 @@ def transform_frame(df: pd.DataFrame, index: TemplateIndex, claims: SessionIdCla
             rows, index, session_id, session, quarantined, candidates[built_at], quid[built_at], fragments
         ),
         quarantine=_quarantine(rows, session_id, np.flatnonzero(quarantined), verdicts),
+        warnings=_warnings(rows, [(candidates[p], code) for p, code in built.warnings], quarantined),
     )
 
 
@@ -477,7 +532,7 @@ def _empty_result(row_id_dtype: Any) -> TransformResult:
     sessions["max_updated_at"] = pd.Series([], dtype="datetime64[us, UTC]")
     quarantine = pd.DataFrame({c: pd.Series([], dtype="str") for c in QUARANTINE_COLUMNS})
     quarantine["row_id"] = pd.Series([], dtype=row_id_dtype)
-    return TransformResult(sessions=sessions, quarantine=quarantine)
+    return TransformResult(sessions=sessions, quarantine=quarantine, warnings=_no_warnings())
 
 
 def transform_responses(df: pd.DataFrame, index: TemplateIndex) -> TransformResult:

@@ -11,11 +11,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from learnosity_core.content.gridded import GridSettings
 from learnosity_core.content.question_types import RESPONSE_KIND, SUPPORTED_TYPES
 from learnosity_core.content.questions import TemplateQuestion, find_questions
 
 # Question types by number: `TemplateIndex.type_code` holds positions in this tuple.
 QUESTION_TYPES: Final[tuple[str, ...]] = tuple(sorted(SUPPORTED_TYPES))
+NO_MAX_LENGTH: Final = np.iinfo(np.int64).max  # `TemplateIndex.max_length` of a question without one
 
 
 def _ints(array: pa.Array) -> npt.NDArray[np.int64]:
@@ -67,6 +69,16 @@ class TemplateIndex:
             type=pa.large_string(),
         )
         self.types = pa.array([q.type for q in self.questions], type=pa.large_string())
+        self.max_length: npt.NDArray[np.int64] = np.array(
+            [NO_MAX_LENGTH if q.max_length is None else q.max_length for q in self.questions], dtype=np.int64
+        )
+        # The distinct grids of gridded questions, and each question's place in that list (-1: not gridded).
+        self.grids: list[GridSettings] = list(
+            dict.fromkeys(q.grid for q in self.questions if q.type == "gridded")
+        )
+        self.grid_code: npt.NDArray[np.int64] = np.array(
+            [self.grids.index(q.grid) if q.type == "gridded" else -1 for q in self.questions], dtype=np.int64
+        )
         # Verdicts on distinct (quid, response, response_boxes) values, kept for the life of the
         # index (one run) because answers repeat across chunks; `values` bounds its size.
         self.decisions: dict[tuple[int, str, str | None], tuple[str | None, tuple[str, str] | None]] = {}

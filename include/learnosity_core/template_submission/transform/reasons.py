@@ -1,10 +1,18 @@
-"""Why a row is in the quarantine: one code per rule (the emulator answers with the same codes)."""
+"""Why a row is in the quarantine, or why a sent row is counted as a warning: one code per rule.
+
+The emulator answers with the same reason codes. A warning never holds a row back.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from learnosity_core.content.responses import INVALID_VALUE, MISSING_RESPONSES, UNKNOWN_QUESTION
+from learnosity_core.content.responses import (
+    INVALID_VALUE,
+    MISSING_RESPONSES,
+    OVER_MAX_LENGTH,
+    UNKNOWN_QUESTION,
+)
 
 MISSING_FIELD: Final = "missing_field"
 INVALID_SESSION_ID: Final = "invalid_session_id"
@@ -27,4 +35,8 @@ REASONS: Final[dict[str, str]] = {
     DUPLICATE_CONFLICT: "rows for the same session and question share the latest updated_at but differ",
     SESSION_ID_CONFLICT: "the session_id already belongs to another learner or activity",
     SESSION_HELD_BACK: "the row is fine, but another row of its session is quarantined",
+}
+
+WARNINGS: Final[dict[str, str]] = {
+    OVER_MAX_LENGTH: "the answer is longer than the question's max_length (characters or words), sent as is",
 }

@@ -46,8 +46,10 @@ def transform_chunks(chunks: Iterable[pd.DataFrame], index: TemplateIndex) -> It
     The last learner of a chunk may continue in the next one, so their rows are carried over
     and transformed with the next chunk. Without a `row_id` column, rows are numbered 1, 2, ...
     across all chunks in input order. The sessions equal those of `transform_responses` on the
-    whole input. Memory holds one chunk plus the carried learner, the given session ids seen so
-    far (to catch one id used by two learners) and a bounded memo of distinct answers' verdicts.
+    whole input. Each result's `warnings` count the responses of that result's sessions, so the
+    run's counts are their sum. Memory holds one chunk plus the carried learner, the given session
+    ids seen so far (to catch one id used by two learners) and a bounded memo of distinct answers'
+    verdicts.
     """
     claims = SessionIdClaims()
     carry: pd.DataFrame | None = None

@@ -1,7 +1,9 @@
 """Response objects for rows whose question is known, built a question type at a time.
 
-The encoded-text types are built column-wise with `text`. Every other type (the array types and
-gridded) is decided once per distinct (question, response, response_boxes) by
+The encoded-text types are built column-wise with `text`, and flagged `over_max_length` where
+their count passes the question's `max_length`. Gridded entries are matched column-wise against
+their grid's pattern and width. Every other type (the array types), and every gridded entry that
+does not fit, is decided once per distinct (question, response, response_boxes) by
 `responses.check_response` itself: OMR answers repeat, so that is a few thousand calls per million
 rows, and those types follow the canonical rules by construction. Either way the result is the
 compact JSON of each response object (a "fragment") or a reason and detail for the quarantine.
@@ -18,22 +20,26 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from learnosity_core.content.gridded import GridSettings, entry_pattern
 from learnosity_core.content.question_types import (
     CHARACTER_COUNT_TYPES,
     ENCODED_TEXT_TYPES,
-    GRIDDED_PATTERN,
     RESPONSE_KIND,
     WORD_COUNT_TYPES,
 )
 from learnosity_core.content.questions import TemplateQuestion
-from learnosity_core.content.responses import INVALID_VALUE, MISSING_RESPONSES, check_response
+from learnosity_core.content.responses import (
+    INVALID_VALUE,
+    MISSING_RESPONSES,
+    OVER_MAX_LENGTH,
+    check_response,
+)
 from learnosity_core.template_submission.transform import text
 from learnosity_core.template_submission.transform.columns import codes, combine, concat, valid
 from learnosity_core.template_submission.transform.index import QUESTION_TYPES, TemplateIndex
 
 _CLOZEFORMULA = QUESTION_TYPES.index("clozeformula")
 _GRIDDED = QUESTION_TYPES.index("gridded")
-_ANY_GRIDDED = {"": TemplateQuestion(id="", type="gridded")}  # gridded rules do not depend on the question
 _TEXT_TYPE_CODES = {QUESTION_TYPES.index(t): t for t in ENCODED_TEXT_TYPES}
 
 Problem = tuple[str, str]  # (reason code, "field: what is wrong")
@@ -48,6 +54,7 @@ class Built:
     fragments: list[pa.Array] = field(default_factory=list)
     problem_positions: list[int] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[tuple[npt.NDArray[np.int64], str]] = field(default_factory=list)  # (positions, code)
 
     def add(self, positions: npt.NDArray[np.int64], fragments: pa.Array) -> None:
         if len(positions):
@@ -57,6 +64,11 @@ class Built:
     def fail(self, positions: npt.NDArray[np.int64], problem: Problem) -> None:
         self.problem_positions.extend(int(p) for p in positions)
         self.problems.extend([problem] * len(positions))
+
+    def warn(self, positions: npt.NDArray[np.int64], code: str) -> None:
+        """Built rows that are sent as written but counted under a warning code."""
+        if len(positions):
+            self.warnings.append((positions, code))
 
 
 def _dumps(obj: Any) -> str:
@@ -101,12 +113,12 @@ def _text_type(
 ) -> None:
     """Encoded text and its count, column-wise, for the rows of one encoded-text type."""
     encoded = text.encode(raw)
-    if question_type in CHARACTER_COUNT_TYPES:
-        count = pa.array(text.character_counts(raw)).cast(pa.large_string())
-        tail = concat('","characterCount":', count, "}")
-    elif question_type in WORD_COUNT_TYPES:
-        count = pa.array(text.word_counts(raw, question_type)).cast(pa.large_string())
-        tail = concat('","wordCount":', count, "}")
+    if question_type in CHARACTER_COUNT_TYPES or question_type in WORD_COUNT_TYPES:
+        characters = question_type in CHARACTER_COUNT_TYPES
+        counts = text.character_counts(raw) if characters else text.word_counts(raw, question_type)
+        name = "characterCount" if characters else "wordCount"
+        tail = concat(f'","{name}":', pa.array(counts).cast(pa.large_string()), "}")
+        built.warn(rows[counts > index.max_length[quid]], OVER_MAX_LENGTH)
     else:
         tail = pa.array(['"}'] * len(raw), type=pa.large_string())
     built.add(rows, concat(index.prefix.take(quid), '"', encoded, tail))
@@ -129,6 +141,18 @@ def _settle(
         built.problems.append(problem)
 
 
+def _fits_grid(raw: pa.Array, grid: GridSettings) -> npt.NDArray[np.bool_]:
+    """Entries the grid surely holds: RE2 reads `entry_pattern` as `re` does, and the width is
+    `entry_width` (on matching entries, which are ASCII, characters are bytes)."""
+    fits = pc.fill_null(pc.match_substring_regex(raw, entry_pattern(grid)), False)
+    if grid.columns is not None:
+        signed = pc.match_substring_regex(raw, "^[+-]")
+        width = pc.subtract(pc.binary_length(raw), pc.cast(signed, pa.int64()))
+        fits = pc.and_(fits, pc.fill_null(pc.less_equal(width, grid.columns), False))
+    result: npt.NDArray[np.bool_] = fits.to_numpy(zero_copy_only=False)
+    return result
+
+
 def _gridded(
     built: Built,
     index: TemplateIndex,
@@ -136,25 +160,28 @@ def _gridded(
     quid: npt.NDArray[np.int64],
     raw: pa.Array,
 ) -> None:
-    """Gridded values do not depend on the question: RE2's ASCII-only reading of GRIDDED_PATTERN
-    accepts a subset of what `is_gridded_number` accepts, and `check_response` decides the rest."""
-    certain = pc.fill_null(pc.match_substring_regex(raw, GRIDDED_PATTERN), False).to_numpy(
-        zero_copy_only=False
-    )
-    surely = np.flatnonzero(certain)
-    built.add(rows[surely], concat(index.prefix.take(quid[surely]), '"', raw.take(surely), '"}'))
-    unsure = np.flatnonzero(~certain)
-    if len(unsure):
-        values = pc.dictionary_encode(raw.take(unsure))
-        distinct = values.dictionary.to_pylist()
-        checked = [
-            check_response(_ANY_GRIDDED, {"question_id": "", "type": "string", "value": v}) for v in distinct
-        ]
-        literal = [_dumps(v) + "}" if p is None else None for v, p in zip(distinct, checked, strict=True)]
-        key = values.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        per_row = concat(index.prefix.take(quid[unsure]), pa.array(literal, pa.large_string()).take(key))
-        problems = [None if p is None else (p.code, f"response: {p.message}") for p in checked]
-        _settle(built, rows[unsure], per_row, problems, key)
+    """Gridded entries a grid at a time: those that surely fit are sent as entered, and
+    `check_response` decides every distinct other one."""
+    grid_code = index.grid_code[quid]
+    for code in np.unique(grid_code).tolist():
+        mine = np.flatnonzero(grid_code == code)
+        entries = raw.take(mine)
+        fits = _fits_grid(entries, index.grids[code])
+        surely = mine[fits]
+        built.add(rows[surely], concat(index.prefix.take(quid[surely]), '"', raw.take(surely), '"}'))
+        unsure = mine[~fits]
+        if len(unsure):
+            values = pc.dictionary_encode(raw.take(unsure))
+            distinct = values.dictionary.to_pylist()
+            question = {"": TemplateQuestion(id="", type="gridded", grid=index.grids[code])}
+            checked = [
+                check_response(question, {"question_id": "", "type": "string", "value": v}) for v in distinct
+            ]
+            literal = [_dumps(v) + "}" if p is None else None for v, p in zip(distinct, checked, strict=True)]
+            key = values.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            per_row = concat(index.prefix.take(quid[unsure]), pa.array(literal, pa.large_string()).take(key))
+            problems = [None if p is None else (p.code, f"response: {p.message}") for p in checked]
+            _settle(built, rows[unsure], per_row, problems, key)
 
 
 def build_responses(

@@ -2,12 +2,16 @@
 
 `EXAMPLE` is the seed page's activity: its question ids are the ones in the documented
 request example, plus one question of every other supported type, in template order.
+`REAL` is `real_shapes.ACTIVITY`: the same 13 types in the shapes Learnosity publishes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -35,11 +39,22 @@ LONGTEXT = "q-longtext"
 PLAINTEXT = "q-plaintext"
 
 QUESTIONS: list[dict[str, Any]] = [
-    {"id": MCQ, "type": "mcq", "options": [{"value": str(i), "label": f"Option {i}"} for i in range(4)]},
+    {
+        "id": MCQ,
+        "type": "mcq",
+        "options": [{"value": str(i), "label": f"Option {i}"} for i in range(4)],
+        "multiple_responses": True,  # the seed page's "multi-select MCQ"
+    },
     {"id": SHORTTEXT, "type": "shorttext"},
     {"id": LONGTEXTV2, "type": "longtextV2"},
     {"id": GRIDDED, "type": "gridded"},
-    {"id": CHOICEMATRIX, "type": "choicematrix", "stems": ["a", "b", "c", "d"], "options": ["yes", "no"]},
+    {
+        "id": CHOICEMATRIX,
+        "type": "choicematrix",
+        "stems": ["a", "b", "c", "d"],
+        "options": ["yes", "no"],
+        "multiple_responses": True,  # the seed page's example marks two options in a stem
+    },
     {"id": ORDERLIST, "type": "orderlist", "list": ["a", "b", "c", "d"]},
     {
         "id": ASSOCIATION,
@@ -74,12 +89,33 @@ def template(activity_id: str, questions: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-TEMPLATES = {EXAMPLE: template(EXAMPLE, QUESTIONS), SECOND: template(SECOND, SECOND_QUESTIONS)}
+def _load_real_shapes() -> ModuleType:
+    """tests/include/content/real_shapes.py by path (importlib mode puts no test folder on sys.path)."""
+    path = Path(__file__).parents[2] / "content" / "real_shapes.py"
+    spec = importlib.util.spec_from_file_location("real_shapes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REAL_SHAPES = _load_real_shapes()
+REAL = REAL_SHAPES.ACTIVITY
+TEMPLATES = {
+    EXAMPLE: template(EXAMPLE, QUESTIONS),
+    SECOND: template(SECOND, SECOND_QUESTIONS),
+    REAL: REAL_SHAPES.template(),
+}
 
 
 @pytest.fixture(scope="session")
 def templates() -> dict[str, dict[str, Any]]:
     return TEMPLATES
+
+
+@pytest.fixture(scope="session")
+def real_shapes() -> ModuleType:
+    return REAL_SHAPES
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,16 @@
 """Property tests: the column-wise transform agrees with the per-row rules it implements.
 
-`responses.check_response` and `question_types` are the oracle: text columns must equal the
-per-string rules, every emitted response must pass `check_response`, sessions must be exactly
-what a row-by-row reference builds, no row may vanish, and chunking must not change anything.
+`responses.check_response`, `responses.response_warnings` and `question_types` are the oracle:
+text columns must equal the per-string rules, every emitted response must pass `check_response`,
+sessions must be exactly what a row-by-row reference builds, warnings must be what the sent
+responses carry, no row may vanish, and chunking must not change anything.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from learnosity_core.content.gridded import GridSettings, entry_pattern, entry_width
 from learnosity_core.content.question_types import (
     CHARACTER_COUNT_TYPES,
     ENCODED_TEXT_TYPES,
@@ -28,7 +32,7 @@ from learnosity_core.content.question_types import (
     encode_text,
 )
 from learnosity_core.content.questions import TemplateQuestion
-from learnosity_core.content.responses import check_response
+from learnosity_core.content.responses import check_response, response_warnings
 from learnosity_core.template_submission.transform import (
     TemplateIndex,
     TransformResult,
@@ -101,17 +105,19 @@ def _valid(q: TemplateQuestion) -> st.SearchStrategy[tuple[str | None, str | Non
     if q.type in ENCODED_TEXT_TYPES:
         return HTML_TEXT.map(lambda t: (t, None))
     if q.type == "gridded":
-        return st.from_regex(r"[+-]?([0-9]{1,4}(\.[0-9]{0,2})?|\.[0-9]{1,2})", fullmatch=True).map(
-            lambda t: (t, None)
-        )
+        return _gridded_entries(q.grid).map(lambda t: (t, None))
     if q.type == "mcq":
         assert options is not None
-        return st.lists(st.sampled_from(options), min_size=1, max_size=2).map(lambda v: (json.dumps(v), None))
+        most = 2 if q.multiple_responses else 1
+        return st.lists(st.sampled_from(options), min_size=1, max_size=most).map(
+            lambda v: (json.dumps(v), None)
+        )
     if q.type in {"association", "clozetext", "clozeinlinetext"}:
         entry = st.one_of(st.none(), st.sampled_from(options) if options else TEXT)
         return st.lists(entry, min_size=slots, max_size=slots).map(lambda v: (json.dumps(v), None))
     if q.type == "choicematrix":
-        stem = st.lists(st.integers(0, (q.option_count or 1) - 1), min_size=1, max_size=2)
+        most = 2 if q.multiple_responses else 1
+        stem = st.lists(st.integers(0, (q.option_count or 1) - 1), min_size=1, max_size=most)
         return st.lists(stem, min_size=slots, max_size=slots).map(lambda v: (json.dumps(v), None))
     if q.type == "orderlist":
         return st.permutations(list(range(q.list_length or 1))).map(lambda v: (json.dumps(v), None))
@@ -119,6 +125,16 @@ def _valid(q: TemplateQuestion) -> st.SearchStrategy[tuple[str | None, str | Non
     return boxes.map(lambda v: (json.dumps(v, ensure_ascii=False), json.dumps(v, ensure_ascii=False)))
 
 
+def _gridded_entries(grid: GridSettings) -> st.SearchStrategy[str]:
+    """Entries the grid holds: its pattern, within its columns."""
+    if grid == GridSettings():
+        return st.from_regex(r"[+-]?([0-9]{1,4}(\.[0-9]{0,2})?|\.[0-9]{1,2})", fullmatch=True)
+    fits = re.compile(entry_pattern(grid))
+    return st.from_regex(fits, fullmatch=True).filter(lambda t: entry_width(t) <= (grid.columns or len(t)))
+
+
+# Entries close to what a grid holds, to break each setting: width, sign, decimal point, slash, digits.
+NEAR_GRIDDED = st.from_regex(r"[+-]?[0-9]{0,6}([./][0-9]{0,3})?", fullmatch=True)
 ATOM = st.one_of(st.none(), st.integers(-1, 4), st.sampled_from(["0", "1", "a", "Paris", "cell", "x"]), TEXT)
 JSONISH = st.recursive(ATOM, lambda inner: st.lists(inner, max_size=4), max_leaves=8).map(json.dumps)
 ANYTHING = st.tuples(st.one_of(st.none(), TEXT, JSONISH), st.one_of(st.none(), st.just(""), JSONISH))
@@ -126,7 +142,8 @@ ANYTHING = st.tuples(st.one_of(st.none(), TEXT, JSONISH), st.one_of(st.none(), s
 
 def _response(q: TemplateQuestion) -> st.SearchStrategy[tuple[str | None, str | None]]:
     """Mostly valid answers (so sessions get sent), sometimes anything at all."""
-    return st.one_of(_valid(q), _valid(q), _valid(q), st.just((None, None)), ANYTHING)
+    anything = st.one_of(ANYTHING, NEAR_GRIDDED.map(lambda t: (t, None))) if q.type == "gridded" else ANYTHING
+    return st.one_of(_valid(q), _valid(q), _valid(q), st.just((None, None)), anything)
 
 
 COLUMNS = ["user_id", "activity_id", "question_id", "response", "response_boxes", "updated_at", "session_id"]
@@ -257,6 +274,7 @@ def _assert_sound(result: TransformResult, df: pd.DataFrame, index: TemplateInde
     counts = dict(zip(sent, result.sessions["row_count"], strict=True))
     assert counts == kept and len(counts) == len(result.sessions)
     assert result.sessions["row_count"].sum() + len(quarantined) == len(df)
+    warned: Counter[tuple[str, str]] = Counter()
     for _, session in result.sessions.iterrows():
         entry = json.loads(session["session_json"])
         identity = ("user_id", "activity_id", "session_id")
@@ -264,6 +282,19 @@ def _assert_sound(result: TransformResult, df: pd.DataFrame, index: TemplateInde
         questions = index.activity_questions(entry["activity_id"])
         for response in entry["responses"]:
             assert check_response(questions, response) is None, response
+            for code in response_warnings(questions[response["question_id"]], response):
+                warned[entry["activity_id"], code] += 1
+    assert _warning_counts(result.warnings) == warned
+
+
+def _warning_counts(warnings: pd.DataFrame) -> Counter[tuple[str, str]]:
+    assert warnings["count"].gt(0).all()
+    return Counter(
+        {
+            (a, c): n
+            for a, c, n in zip(warnings["activity_id"], warnings["code"], warnings["count"], strict=True)
+        }
+    )
 
 
 @PROPERTY
@@ -297,6 +328,7 @@ def test_chunked_streaming_equals_one_frame(data: st.DataObject, index: Template
         quarantine.sort_values("row_id", ignore_index=True),
         whole.quarantine.sort_values("row_id", ignore_index=True),
     )
+    assert sum((_warning_counts(p.warnings) for p in parts), Counter()) == _warning_counts(whole.warnings)
 
 
 def test_tag_stripping_follows_the_shared_pattern() -> None:

@@ -136,8 +136,10 @@ def test_mcq_value_must_be_an_option(rows: Any, index: TemplateIndex, example: A
 @pytest.mark.parametrize(
     ("question_type", "response", "fragment"),
     [
-        ("mcq", "[0, 2]", "entries must be strings or null"),
+        ("mcq", "[0, 2]", "mcq value entries must be strings"),
+        ("mcq", '["0", null]', "mcq value entries must be strings"),  # null is no option
         ("mcq", "[]", "needs at least one entry"),
+        ("association", '["Paris", 1]', "entries must be strings or null"),
         ("association", '["Paris"]', "needs 2 entries, got 1"),
         ("association", '["Paris", "Berlin"]', "'Berlin' is not one of the question's options"),
         ("clozeinlinetext", '["cell", "membrane"]', "'membrane' is not one of the question's options"),

@@ -16,18 +16,6 @@ from learnosity_core.delivery.staging import StagedBatch, read_batch, read_shard
 RUN = "manual__2026-11-22T02:00:00+00:00"
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
-@pytest.fixture
-def stage(tmp_path: Path) -> Path:
-    folder = tmp_path / "stage"
-    folder.mkdir()
-    return folder
-
-
 def _session(group: str, n: int) -> SessionEntry:
     return SessionEntry(f"{group}-s{n:03d}", f"hash-{group}-{n}", group, f"user-{n:05d}")
 

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -251,24 +251,6 @@ def _client(server: EmulatorServer) -> DataApiClient:
             window_s=server.config.window_s,
         )
     )
-
-
-@pytest.fixture
-def client(emulator: EmulatorServer) -> Iterator[DataApiClient]:
-    with _client(emulator) as api:
-        yield api
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
-@pytest.fixture
-def stage(tmp_path: Path) -> Path:
-    folder = tmp_path / "stage"
-    folder.mkdir()
-    return folder
 
 
 def _session(user: int, answer: str = "photosynthesis", character_count: int | None = None) -> dict[str, Any]:

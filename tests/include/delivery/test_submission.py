@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from learnosity_core.dataapi import DataApiClient, DataApiSettings, Job
+from learnosity_core.dataapi import DataApiClient, Job
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.staging import Shard, read_batch, read_shard, write_template
@@ -27,32 +26,6 @@ SECRET = "emulator-demo-secret"
 ACTIVITY = "demo-biology-cells-u3"
 SHORTTEXT = question_id("bio-cells-process")
 RUN = "scheduled__2026-11-22T02:00:00+00:00"
-
-
-@pytest.fixture
-def client(emulator: EmulatorServer) -> Iterator[DataApiClient]:
-    settings = DataApiSettings(
-        base_url=emulator.url,
-        consumer_key=KEY,
-        consumer_secret=SECRET,
-        backoff_base_s=0.02,
-        backoff_cap_s=0.1,
-        window_s=emulator.config.window_s,
-    )
-    with DataApiClient(settings) as api:
-        yield api
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
-@pytest.fixture
-def stage(tmp_path: Path) -> Path:
-    folder = tmp_path / "stage" / "run"
-    folder.mkdir(parents=True)
-    return folder
 
 
 def _session(user: int, answer: str = "photosynthesis") -> dict[str, Any]:

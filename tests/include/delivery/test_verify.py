@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from learnosity_core.content.question_types import count_characters, encode_text
-from learnosity_core.dataapi import DataApiClient, DataApiSettings, SessionRecord
+from learnosity_core.dataapi import DataApiClient, SessionRecord
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
@@ -127,32 +126,6 @@ SHORTTEXT = question_id("bio-cells-process")
 RUN = "manual__2026-11-22T02:00:00+00:00"
 DETAILED = pytest.mark.parametrize("emulator_job_detail", [True], ids=["detailed-jobs"])
 MINIMAL = pytest.mark.parametrize("emulator_job_detail", [False], ids=["documented-jobs"])
-
-
-@pytest.fixture
-def client(emulator: EmulatorServer) -> Iterator[DataApiClient]:
-    settings = DataApiSettings(
-        base_url=emulator.url,
-        consumer_key=KEY,
-        consumer_secret=SECRET,
-        backoff_base_s=0.02,
-        backoff_cap_s=0.1,
-        window_s=emulator.config.window_s,
-    )
-    with DataApiClient(settings) as api:
-        yield api
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
-@pytest.fixture
-def stage(tmp_path: Path) -> Path:
-    folder = tmp_path / "stage"
-    folder.mkdir()
-    return folder
 
 
 def _session(user: int, answer: str = "photosynthesis", character_count: int | None = None) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
 from learnosity_core.delivery.staging import read_batch, read_shard
 from learnosity_core.failed_submission.blob import encode_failed_session
@@ -27,11 +25,6 @@ TEMPLATE = {
 
 def _blob(user: str, revision: int = 1, saved: str = "2026-11-21T10:00:00") -> str:
     return encode_failed_session(sample_blob_session(TEMPLATE, "act-1", user, revision, saved))
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
 def _plan(tmp_path: Path, ledger: Ledger, run: str = "run-1", table: list | None = None, dry: bool = False):  # type: ignore[no-untyped-def]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.dataapi import DataApiClient
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
@@ -26,25 +25,6 @@ from learnosity_devtools.sample_data import sample_blob_session
 
 DAG = "learnosity_failed_submission_replay"
 ACTIVITY = "demo-biology-cells-u3"
-
-
-@pytest.fixture
-def client(emulator: EmulatorServer) -> Iterator[DataApiClient]:
-    settings = DataApiSettings(
-        base_url=emulator.url,
-        consumer_key="emulatordemokey1",
-        consumer_secret="emulator-demo-secret",
-        backoff_base_s=0.02,
-        backoff_cap_s=0.1,
-        window_s=emulator.config.window_s,
-    )
-    with DataApiClient(settings) as api:
-        yield api
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
 def _blob(user: str, revision: int = 2, saved: str = "2026-11-21T10:00:00") -> str:

@@ -48,11 +48,6 @@ def engine(tmp_path: Path, rows: pd.DataFrame) -> sa.Engine:
     return engine
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
 class Templates:
     """The emulator's seeded templates, as `sessions/templates` would answer; counts the fetches."""
 

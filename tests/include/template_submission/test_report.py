@@ -47,11 +47,6 @@ def engine(tmp_path: Path, rows: pd.DataFrame) -> sa.Engine:
     return engine
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
-
-
 def _fetch(ref: TemplateRef) -> dict[str, Any]:
     activity_id = ref.activity_template_id or ""
     templates = demo_templates()

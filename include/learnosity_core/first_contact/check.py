@@ -91,7 +91,7 @@ def _activity_check(
     check.skipped += [f"question {qid}: type {qtype} is not supported" for qid, qtype in reading.unsupported]
     check.skipped += [f"question id {qid} names more than one question" for qid in reading.duplicate_ids]
     if reading.features_skipped:
-        check.skipped.append(f"{reading.features_skipped} features (passages, media): not questions")
+        check.skipped.append(f"features (passages, media), not questions: {reading.features_skipped}")
     return check
 
 

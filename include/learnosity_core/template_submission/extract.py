@@ -70,12 +70,17 @@ def _filters(
         names = [f"a{i}" for i in range(len(activity_ids))]
         clauses.append(f"{alias}.activity_id IN ({', '.join(':' + n for n in names)})")
         params.update(dict(zip(names, activity_ids, strict=True)))
+    bounds: list[str] = []
     if "updated_at" in columns and window.start:
-        clauses.append(f"{alias}.updated_at >= :window_start")
+        bounds.append(f"{alias}.updated_at >= :window_start")
         params["window_start"] = _bind_time(engine, window.start)
     if "updated_at" in columns and window.end:
-        clauses.append(f"{alias}.updated_at < :window_end")
+        bounds.append(f"{alias}.updated_at < :window_end")
         params["window_end"] = _bind_time(engine, window.end)
+    if bounds:
+        # A row without `updated_at` belongs to no window, so every run reads it; the ledger's
+        # content hash stops it from being sent twice.
+        clauses.append(f"({alias}.updated_at IS NULL OR ({' AND '.join(bounds)}))")
     return clauses, params
 
 

@@ -91,3 +91,22 @@ def test_a_source_without_the_contract_columns_is_refused_by_name(engine: sa.Eng
 def test_count_matches_what_iter_rows_yields(engine: sa.Engine) -> None:
     for window in (WINDOW, Window()):
         assert count_rows(engine, Source(), window) == len(pd.concat(iter_rows(engine, Source(), window)))
+
+
+def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> None:
+    """Its session is in scope of every run; the ledger's content hash stops a second send."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO learnosity_responses VALUES ('u9', 'act-c', 'q1', 'late scan', NULL)")
+        )
+    earlier = Window(start=datetime(2020, 1, 1, tzinfo=UTC), end=datetime(2020, 1, 2, tzinfo=UTC))
+    for window in (WINDOW, earlier, Window(start=WINDOW.start), Window(end=WINDOW.end)):
+        keys = _keys(
+            [
+                *iter_rows(engine, Source(), window),
+                pd.DataFrame(columns=["activity_id", "user_id", "question_id"]),
+            ]
+        )
+        assert ("act-c", "u9", "q1") in keys, window
+        assert "act-c" in changed_activities(engine, Source(), window)
+        assert count_rows(engine, Source(), window) == len(keys)

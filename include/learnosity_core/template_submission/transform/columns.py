@@ -78,6 +78,15 @@ def valid(array: pa.Array) -> npt.NDArray[np.bool_]:
     return mask
 
 
+def present(array: pa.Array) -> npt.NDArray[np.bool_]:
+    """True where a text column has a value that is not only whitespace (an identity must)."""
+    blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+    mask: npt.NDArray[np.bool_] = pc.and_(pc.is_valid(array), pc.invert(pc.fill_null(blank, True))).to_numpy(
+        zero_copy_only=False
+    )
+    return mask
+
+
 def concat(*parts: pa.Array | str) -> pa.Array:
     """Element-wise concatenation of large_string arrays and constant strings."""
     args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]

@@ -28,6 +28,7 @@ from learnosity_core.template_submission.transform.columns import (
     combine,
     concat,
     json_strings,
+    present,
     text_column,
     valid,
 )
@@ -491,7 +492,7 @@ def transform_frame(df: pd.DataFrame, index: TemplateIndex, claims: SessionIdCla
         ("user_id", rows.user),
         ("question_id", rows.question),
     ):
-        verdicts.flag(np.flatnonzero(~valid(column)), reasons.MISSING_FIELD, f"{name}: missing")
+        verdicts.flag(np.flatnonzero(~present(column)), reasons.MISSING_FIELD, f"{name}: missing or blank")
     session_id, claimable = _session_ids(rows, verdicts)
     bad_time = np.flatnonzero(rows.bad_timestamp)
     if len(bad_time):

@@ -264,10 +264,10 @@ def test_declared_question_type_must_agree(rows: Any, index: TemplateIndex, exam
 
 @pytest.mark.parametrize("field", ["user_id", "activity_id", "question_id"])
 def test_required_fields(rows: Any, index: TemplateIndex, example: Any, field: str) -> None:
-    for empty in (None, ""):
+    for empty in (None, "", "   ", "\t"):
         spec = {"question_id": example.qid["mcq"], "response": '["0"]', field: empty}
         ((reason, message),) = _held(transform_responses(rows(spec), index))
-        assert reason == "missing_field" and message.endswith(f"{field}: missing")
+        assert reason == "missing_field" and message.endswith(f"{field}: missing or blank"), repr(empty)
 
 
 def test_required_columns(rows: Any, index: TemplateIndex, example: Any) -> None:

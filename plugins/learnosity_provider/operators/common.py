@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from learnosity_core.dataapi.diagnosis import explain
+from learnosity_core.dataapi.errors import DataApiError
 from learnosity_core.delivery.staging import PlanMissingError
 from learnosity_core.reporting.report import PublishedReport
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+@contextmanager
+def failing_fast(conn_id: str) -> Iterator[None]:
+    """Data API refusals that no retry can fix (signature, consumer, permission, a refused
+    request) fail the task at once, naming the setting to fix; timeouts, 5xx and 429 (already
+    retried inside the client) propagate so that the task's own retries apply."""
+    try:
+        yield
+    except DataApiError as exc:
+        if exc.retryable:
+            raise
+        raise AirflowFailException(explain(exc, conn_id)) from None
 
 
 def dag_and_run(context: Context) -> tuple[str, str]:

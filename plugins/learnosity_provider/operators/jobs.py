@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator, Context
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run
+from learnosity_provider.operators.common import dag_and_run, failing_fast
 
 
 class LearnosityRecordJobsOperator(BaseOperator):
@@ -29,6 +29,9 @@ class LearnosityRecordJobsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int]:
         dag_id, run_id = dag_and_run(context)
         stage = resources.stage_path(dag_id, run_id)  # where a job error given by index finds its session
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client() as client,
+        ):
             result = record_jobs(client, resources.ledger(self.state_conn_id), run_id, stage)
         return result.model_dump()

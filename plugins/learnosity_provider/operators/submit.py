@@ -12,7 +12,7 @@ from learnosity_core.delivery.staging import Shard
 from learnosity_core.delivery.submission import submit_shard
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import typed_param, typed_request
+from learnosity_provider.operators.common import failing_fast, typed_param, typed_request
 
 
 class LearnositySubmitShardOperator(BaseOperator):
@@ -46,7 +46,10 @@ class LearnositySubmitShardOperator(BaseOperator):
         ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
         share = set_rate_share(resources.parallel_shards())
         self.log.info("%s; rate share %d SET requests per window", shard.label, share)
-        with LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share) as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share) as client,
+        ):
             result = submit_shard(
                 client,
                 resources.ledger(self.state_conn_id),

@@ -17,7 +17,7 @@ from learnosity_core.delivery.warehouse import SourceError
 from learnosity_core.template_submission.templates import TemplateMapError, fetcher
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_request
+from learnosity_provider.operators.common import dag_and_run, failing_fast, publish_or_fail, typed_request
 
 
 class LearnosityTemplatePlanOperator(BaseOperator):
@@ -88,7 +88,10 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             template_map = resources.template_map(self.warehouse_conn_id)
         except (TemplateMapError, SourceError) as exc:
             raise AirflowFailException(str(exc)) from None
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client() as client,
+        ):
             summary = plan_template_run(
                 engine=resources.sql_engine(self.warehouse_conn_id),
                 source=resources.source(),

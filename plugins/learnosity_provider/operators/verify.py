@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator, Context
 from learnosity_core.delivery.verify import verify_run
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run, typed_param
+from learnosity_provider.operators.common import dag_and_run, failing_fast, typed_param
 
 
 class LearnosityVerifyOperator(BaseOperator):
@@ -36,7 +36,10 @@ class LearnosityVerifyOperator(BaseOperator):
             self.log.info("Verification switched off for this run")
             return {"verified": 0, "mismatched": 0}
         dag_id, run_id = dag_and_run(context)
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client() as client,
+        ):
             result = verify_run(
                 client, resources.ledger(self.state_conn_id), resources.stage_path(dag_id, run_id), run_id
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,15 @@ def test_ignore_response_revisions_reaches_the_data_api(
     (stored,) = deployment.stored()
     assert stored["writes"] == 2, "the older copy was sent"
     assert {r["revision"] for r in stored["responses"].values()} == {kept_revision}
+
+
+def test_a_wrong_secret_fails_the_shard_at_once_naming_the_consumer_secret(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shard = _template_shards(deployment)[0]
+    good = json.loads(os.environ["AIRFLOW_CONN_LEARNOSITY_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", json.dumps({**good, "password": "rotated-away"}))
+    with pytest.raises(AirflowFailException, match=r"consumer secret \(password\) of connection") as failure:
+        _submit(shard)
+    assert "rotated-away" not in str(failure.value)
+    assert _jobs_created(deployment) == 0

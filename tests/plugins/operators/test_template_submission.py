@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +358,38 @@ def test_the_report_of_a_run_whose_plan_failed_says_so(deployment: Any) -> None:
         AirflowFailException, match=r"the plan task did not finish, so nothing was staged or sent"
     ):
         _report(deployment, "manual__plan-never-ran")
+
+
+def test_a_wrong_secret_fails_the_plan_at_once_naming_the_consumer_secret(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused signature is not a network blip: no retry can fix it, so the task says what to fix."""
+    conn = {"conn_type": "learnosity", "host": deployment.emulator.url, "login": "emulatordemokey1"}
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", json.dumps({**conn, "password": "rotated-away"}))
+    before = deployment.emulator.stats()["total"]
+    with pytest.raises(AirflowFailException) as failure:
+        _plan(deployment)
+    message = str(failure.value)
+    assert "consumer key (login) / consumer secret (password) of connection learnosity_default" in message
+    assert "rotated-away" not in message
+    assert deployment.emulator.stats()["total"] - before <= 1, "a refused signature is not retried"
+
+
+def test_a_wrong_secret_fails_record_and_verify_naming_the_consumer_secret(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shards = _plan(deployment)
+    deployment.submit(shards)
+    deployment.wait_for_jobs()
+    context = deployment.context(DAG_ID, RUN)
+    good = os.environ["AIRFLOW_CONN_LEARNOSITY_DEFAULT"]
+    wrong = json.dumps({**json.loads(good), "password": "rotated-away"})
+
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", wrong)
+    with pytest.raises(AirflowFailException, match=r"consumer secret \(password\) of connection"):
+        LearnosityRecordJobsOperator(task_id="record_jobs").execute(context)
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", good)
+    LearnosityRecordJobsOperator(task_id="record_jobs").execute(context)
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", wrong)
+    with pytest.raises(AirflowFailException, match=r"consumer secret \(password\) of connection"):
+        LearnosityVerifyOperator(task_id="verify").execute(context)

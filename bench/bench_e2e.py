@@ -21,7 +21,12 @@ from pathlib import Path
 import httpx
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
-from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET, set_rate_share
+from learnosity_core.dataapi.limits import (
+    MAX_SESSIONS_PER_SET,
+    RATE_WINDOW_S,
+    SET_REQUESTS_PER_WINDOW,
+    set_rate_share,
+)
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.staging import Shard, write_template
@@ -31,8 +36,8 @@ from learnosity_devtools.emulator.process import emulator_process
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 NAIVE_REQUESTS = int(os.environ.get("BENCH_NAIVE_REQUESTS", "40"))
 PARALLEL = int(os.environ.get("BENCH_PARALLEL", "4"))
-LIMIT, WINDOW, LATENCY = 50, 5.0, 0.3
-CEILING_PER_MIN = LIMIT * 50 * 60 / WINDOW  # 30,000 sessions per minute
+LIMIT, WINDOW, LATENCY = SET_REQUESTS_PER_WINDOW, RATE_WINDOW_S, 0.3
+CEILING_PER_MIN = LIMIT * MAX_SESSIONS_PER_SET * 60 / WINDOW  # 30,000 sessions per minute
 KEY, SECRET = "benchconsumer001", "bench-secret"
 ACTIVITY = "bench-activity"
 TEMPLATE = {

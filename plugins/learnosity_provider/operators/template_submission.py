@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.warehouse import SourceError
 from learnosity_core.template_submission.templates import TemplateMapError, fetcher
 from learnosity_provider import resources
@@ -48,7 +49,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         activity_ids: Any = (),
         window_start: Any = None,
         window_end: Any = None,
-        batch_size: Any = 50,
+        batch_size: Any = MAX_SESSIONS_PER_SET,
         force_resubmit: Any = False,
         dry_run: Any = False,
         max_shards: int = 64,

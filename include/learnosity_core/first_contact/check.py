@@ -32,8 +32,7 @@ from learnosity_core.template_submission.extract import (
 from learnosity_core.template_submission.templates import (
     TemplateFetcher,
     TemplateRef,
-    choose_refs,
-    fetch_templates,
+    resolve_templates,
 )
 from learnosity_core.template_submission.transform import TemplateIndex, transform_chunks
 
@@ -103,15 +102,12 @@ def check_templates(
     fetch: TemplateFetcher,
 ) -> tuple[list[ActivityCheck], dict[str, dict[str, Any]]]:
     """Per activity: its template as understood, or why it would be held back; and the usable ones."""
-    refs, held_back = choose_refs(
-        activities, named_templates(engine, source, Window(), activities), template_map
-    )
-    found = fetch_templates({a: r for a, r in refs.items() if a not in held_back}, fetch)
-    held_back.update(found.held_back)
+    named = named_templates(engine, source, Window(), activities)
+    found = resolve_templates(activities, named, template_map, fetch)
     checks = []
     for activity in activities:
-        check = _activity_check(activity, refs.get(activity), found.templates.get(activity))
-        check.held_back = held_back.get(activity)
+        check = _activity_check(activity, found.refs.get(activity), found.templates.get(activity))
+        check.held_back = found.held_back.get(activity)
         checks.append(check)
     return checks, found.templates
 

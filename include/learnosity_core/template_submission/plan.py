@@ -34,8 +34,7 @@ from learnosity_core.template_submission.extract import (
 from learnosity_core.template_submission.templates import (
     TemplateFetcher,
     TemplateRef,
-    choose_refs,
-    fetch_templates,
+    resolve_templates,
 )
 from learnosity_core.template_submission.transform import TemplateIndex, transform_chunks
 
@@ -145,11 +144,9 @@ def plan_template_run(
     ledger.start_run(dag_id, request.run_id, window.start, window.end)
     activities = changed_activities(engine, source, window, request.activity_ids)
     log.info("%d activities have changed sessions in the window", len(activities))
-    refs, held_back = choose_refs(
-        activities, named_templates(engine, source, window, request.activity_ids), template_map or {}
-    )
-    found = fetch_templates({a: ref for a, ref in refs.items() if a not in held_back}, fetch_template)
-    held_back.update(found.held_back)
+    named = named_templates(engine, source, window, request.activity_ids)
+    found = resolve_templates(activities, named, template_map or {}, fetch_template)
+    held_back = found.held_back
     for activity_id, template in found.templates.items():
         write_template(stage, activity_id, template)
 

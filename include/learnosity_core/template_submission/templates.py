@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import Engine
 
 from learnosity_core.content.questions import read_template
@@ -65,6 +65,7 @@ class ActivityTemplates(BaseModel):
 
     templates: dict[str, dict[str, Any]]
     held_back: dict[str, str]
+    refs: dict[str, TemplateRef] = Field(default_factory=dict)  # how each template was asked for
 
 
 TemplateFetcher = Callable[[TemplateRef], dict[str, Any]]
@@ -206,3 +207,16 @@ def fetch_templates(refs: Mapping[str, TemplateRef], fetch: TemplateFetcher) -> 
         else:
             templates[activity] = found
     return ActivityTemplates(templates=templates, held_back=held_back)
+
+
+def resolve_templates(
+    activities: Sequence[str],
+    named: Mapping[str, set[str]],
+    template_map: Mapping[str, TemplateRef],
+    fetch: TemplateFetcher,
+) -> ActivityTemplates:
+    """Each activity's template (`named`: the source column's values per activity), fetched once
+    per distinct reference, or why the activity is held back."""
+    refs, held_back = choose_refs(activities, named, template_map)
+    found = fetch_templates({a: ref for a, ref in refs.items() if a not in held_back}, fetch)
+    return ActivityTemplates(templates=found.templates, held_back={**held_back, **found.held_back}, refs=refs)

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with args.out.open("w", encoding="utf-8") as out:
             report = first_contact(args.conn_id, args.warehouse_conn_id, request, out)
+        report.requests_file = str(args.out)
     except AirflowException as exc:  # a missing connection, a refused request, a bad setting
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

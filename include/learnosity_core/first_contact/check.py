@@ -65,7 +65,7 @@ class ActivityCheck(BaseModel):
 class CheckReport(BaseModel):
     connection: str
     activities: list[ActivityCheck]
-    requests_file: str | None = None
+    requests_file: str | None = None  # where the caller had the bodies written
 
 
 def check_connection(ping: Callable[[], None], conn_id: str) -> str:
@@ -160,7 +160,7 @@ def run_check(
     activities = list(activity_ids) or changed_activities(engine, source, Window())[:MAX_ACTIVITIES]
     checks, templates = check_templates(activities, engine, source, template_map, fetch)
     write_sample_requests(engine, source, templates, checks, out, sessions_per_activity)
-    return CheckReport(connection=connection, activities=checks, requests_file=getattr(out, "name", None))
+    return CheckReport(connection=connection, activities=checks)
 
 
 def report_lines(report: CheckReport) -> list[str]:

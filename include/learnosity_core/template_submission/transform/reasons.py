@@ -24,7 +24,7 @@ SESSION_ID_CONFLICT: Final = "session_id_conflict"
 SESSION_HELD_BACK: Final = "session_held_back"
 
 REASONS: Final[dict[str, str]] = {
-    MISSING_FIELD: "user_id, activity_id or question_id is empty",
+    MISSING_FIELD: "user_id, activity_id or question_id is empty or blank",
     INVALID_SESSION_ID: "session_id is given but is not a UUID",
     INVALID_TIMESTAMP: "updated_at is given but is not a timestamp",
     UNKNOWN_ACTIVITY: "the activity has no template",

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.staging import safe_name
-from learnosity_core.delivery.warehouse import Source
+from learnosity_core.delivery.warehouse import Source, read_bad_bytes_as_text
 from learnosity_core.template_submission.templates import (
     MAP_SETTING,
     MAP_TABLE_SETTING,
@@ -43,7 +43,7 @@ def sql_url(conn_id: str) -> str:
 
 
 def sql_engine(conn_id: str) -> Engine:
-    return sa.create_engine(sql_url(conn_id), pool_pre_ping=True)
+    return read_bad_bytes_as_text(sa.create_engine(sql_url(conn_id), pool_pre_ping=True))
 
 
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:

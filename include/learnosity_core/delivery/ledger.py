@@ -25,6 +25,13 @@ class SessionStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     QUARANTINED = "quarantined"
+    # Refused by the Data API for a reason no retry can fix (its message is the error): it does
+    # not hold the window back and is sent again only when its content changes.
+    REJECTED = "rejected"
+
+
+# A session in one of these states with the same content is not sent again.
+SETTLED_CONTENT: frozenset[SessionStatus] = frozenset({SessionStatus.COMPLETED, SessionStatus.REJECTED})
 
 
 metadata = sa.MetaData()
@@ -159,6 +166,42 @@ class Ledger:
                 done.update(sid for sid, digest in rows if wanted.get(sid) == digest)
         return done
 
+    def settled(self, pairs: Iterable[tuple[str, str]]) -> dict[str, SessionStatus]:
+        """Session ids whose given content hash already completed or was rejected, with which."""
+        wanted = dict(pairs)
+        found: dict[str, SessionStatus] = {}
+        with self._engine.connect() as conn:
+            for part in _chunks(list(wanted)):
+                rows = conn.execute(
+                    sa.select(
+                        sessions_table.c.session_id, sessions_table.c.content_hash, sessions_table.c.status
+                    ).where(
+                        sessions_table.c.session_id.in_(part),
+                        sessions_table.c.status.in_([s.value for s in SETTLED_CONTENT]),
+                    )
+                )
+                found.update(
+                    (sid, SessionStatus(status)) for sid, digest, status in rows if wanted.get(sid) == digest
+                )
+        return found
+
+    def owners(self, session_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """session id -> (activity_id, user_id) of the sessions the ledger knows whose they are."""
+        found: dict[str, tuple[str, str]] = {}
+        with self._engine.connect() as conn:
+            for part in _chunks(list(session_ids)):
+                rows = conn.execute(
+                    sa.select(
+                        sessions_table.c.session_id, sessions_table.c.activity_id, sessions_table.c.user_id
+                    ).where(
+                        sessions_table.c.session_id.in_(part),
+                        sessions_table.c.activity_id.is_not(None),
+                        sessions_table.c.user_id.is_not(None),
+                    )
+                )
+                found.update((sid, (activity, user)) for sid, activity, user in rows)
+        return found
+
     def last_window_end(self, dag_id: str) -> datetime | None:
         """Where the previous finished run's window ended: the next incremental window starts there."""
         with self._engine.connect() as conn:
@@ -218,8 +261,10 @@ class Ledger:
             )
 
     def quarantine(self, run_id: str, data_format: str, problems: Mapping[str, tuple[str, str, str]]) -> None:
-        """Record held-back sessions: session id -> (activity_id, user_id, reason)."""
+        """Record held-back sessions: session id -> (activity_id, user_id, reason). A session id
+        the ledger knows as another learner's or activity's keeps its owner's record."""
         now = _now()
+        owners = self.owners(list(problems))
         rows = [
             {
                 "session_id": sid,
@@ -237,6 +282,7 @@ class Ledger:
                 "updated_at": now,
             }
             for sid, (activity, user, reason) in problems.items()
+            if owners.get(sid, (activity, user)) == (activity, user)
         ]
         with self._engine.begin() as conn:
             self._upsert_sessions(conn, rows)
@@ -260,6 +306,41 @@ class Ledger:
                 sa.update(sessions_table)
                 .where(sessions_table.c.batch_id == batch_id)
                 .values(job_reference=job_reference, status=SessionStatus.SUBMITTED.value, updated_at=now)
+            )
+
+    def split_batch(self, batch_id: str, part_id: str, session_ids: Sequence[str]) -> None:
+        """Move some sessions of a batch into a batch of their own (a refused batch is halved to
+        find the sessions refused); idempotent, so a retried task resumes the same parts."""
+        with self._engine.begin() as conn:
+            parent = conn.execute(sa.select(batches_table).where(batches_table.c.batch_id == batch_id)).one()
+            if (
+                conn.execute(
+                    sa.select(batches_table.c.batch_id).where(batches_table.c.batch_id == part_id)
+                ).first()
+                is None
+            ):
+                conn.execute(
+                    sa.insert(batches_table).values(
+                        batch_id=part_id,
+                        run_id=parent.run_id,
+                        activity_id=parent.activity_id,
+                        session_count=len(session_ids),
+                    )
+                )
+            for part in _chunks(list(session_ids)):
+                conn.execute(
+                    sa.update(sessions_table)
+                    .where(sessions_table.c.session_id.in_(part))
+                    .values(batch_id=part_id, updated_at=_now())
+                )
+
+    def record_rejection(self, batch_id: str, error: str) -> None:
+        """The Data API refused the batch's sessions for a reason no retry can fix."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(sessions_table)
+                .where(sessions_table.c.batch_id == batch_id)
+                .values(status=SessionStatus.REJECTED.value, error=error, updated_at=_now())
             )
 
     def record_job(self, job_reference: str, job_status: str, outcomes: Sequence[SessionOutcome]) -> None:

@@ -4,6 +4,12 @@ Before posting a batch the ledger is asked whether it already has a job referenc
 task resumes instead of re-posting). If a worker dies between the POST and the ledger write,
 the batch is posted again on retry: that is safe because every session id is deterministic and
 the Data API upserts sessions by id, so a re-sent session is stored once.
+
+A batch the Data API refuses as invalid is halved, and each half sent on its own, until the
+sessions it refuses are alone: those are `rejected` with the API's message, the rest go
+through, so one bad session never holds back the 49 beside it (nor, night after night, the
+window). When every session of a batch is refused on its own, the fault is the request's (a
+template, a setting), not a session's: the refusal is raised and nothing is marked rejected.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import (
@@ -50,6 +57,15 @@ class ShardResult(BaseModel):
     batches_posted: int
     batches_resumed: int
     sessions: int
+    sessions_rejected: int = 0
+
+
+class _Sent(BaseModel):
+    """What sending one staged batch (or its parts) came to."""
+
+    job_references: list[str]
+    resumed: bool = False
+    rejected: int = 0
 
 
 def _post(
@@ -61,6 +77,74 @@ def _post(
         template = read_template(stage, batch.activity_id)
         return client.submit_template_sessions(template, batch.entries, ignore_revisions)
     return client.submit_failed_sessions(batch.entries, ignore_revisions)
+
+
+def _halves(batch: StagedBatch) -> list[StagedBatch]:
+    middle = len(batch.session_ids) // 2
+    return [
+        batch.model_copy(
+            update={
+                "batch_id": f"{batch.batch_id}.{number}",
+                "session_ids": batch.session_ids[part],
+                "entries": batch.entries[part],
+            }
+        )
+        for number, part in ((1, slice(0, middle)), (2, slice(middle, None)))
+    ]
+
+
+def _send(
+    client: SessionSubmitter,
+    ledger: Ledger,
+    stage: StoragePath,
+    batch: StagedBatch,
+    ignore_revisions: bool | None,
+    refusals: list[tuple[str, DataApiValidationError]],
+) -> list[str]:
+    """Post a batch, or its halves when refused; collect (batch id, refusal) of lone sessions."""
+    existing = ledger.job_for_batch(batch.batch_id)
+    if existing is not None:
+        return [existing]
+    try:
+        reference = _post(client, stage, batch, ignore_revisions)
+    except DataApiValidationError as exc:
+        if len(batch.session_ids) == 1:
+            refusals.append((batch.batch_id, exc))
+            return []
+        references = []
+        for half in _halves(batch):
+            ledger.split_batch(batch.batch_id, half.batch_id, half.session_ids)
+            references += _send(client, ledger, stage, half, ignore_revisions, refusals)
+        return references
+    ledger.record_submission(batch.batch_id, reference)
+    return [reference]
+
+
+def send_batch(
+    client: SessionSubmitter,
+    ledger: Ledger,
+    stage: StoragePath,
+    batch: StagedBatch,
+    ignore_revisions: bool | None = None,
+) -> _Sent:
+    """Send one staged batch exactly once, isolating the sessions the Data API refuses."""
+    existing = ledger.job_for_batch(batch.batch_id)
+    if existing is not None:
+        return _Sent(job_references=[existing], resumed=True)
+    refusals: list[tuple[str, DataApiValidationError]] = []
+    references = _send(client, ledger, stage, batch, ignore_revisions, refusals)
+    if refusals and not references and len(batch.session_ids) > 1:
+        raise refusals[0][1]
+    for part_id, refusal in refusals:
+        ledger.record_rejection(part_id, f"rejected by the Data API: {refusal.server_message or refusal}")
+    if refusals:
+        log.warning(
+            "%s: the Data API rejected %d of its %d sessions",
+            batch.batch_id,
+            len(refusals),
+            len(batch.session_ids),
+        )
+    return _Sent(job_references=references, rejected=len(refusals))
 
 
 def submit_shard(
@@ -75,35 +159,32 @@ def submit_shard(
     """Post every batch of a shard that has no job yet; return all the shard's job references."""
     batch_names = read_shard(stage, shard.shard)
     progress = Progress(len(batch_names), shard.label, log, unit="batches")
-    references: dict[str, str] = {}
-    resumed = 0
-    sessions = 0
+    references: list[str] = []
+    resumed = posted = sessions = rejected = 0
 
-    def send(name: str) -> tuple[str, str, bool, int]:
+    def send(name: str) -> tuple[_Sent, int]:
         batch = read_batch(stage, name)
-        existing = ledger.job_for_batch(batch.batch_id)
-        if existing is not None:
-            progress.advance()
-            return batch.batch_id, existing, True, len(batch.session_ids)
-        reference = _post(client, stage, batch, ignore_response_revisions)
-        ledger.record_submission(batch.batch_id, reference)
+        sent = send_batch(client, ledger, stage, batch, ignore_response_revisions)
         progress.advance()
-        return batch.batch_id, reference, False, len(batch.session_ids)
+        return sent, len(batch.session_ids)
 
     with ThreadPoolExecutor(
         max_workers=max(1, concurrency), thread_name_prefix=f"shard{shard.shard}"
     ) as pool:
-        for batch_id, reference, was_resumed, count in pool.map(send, batch_names):
-            references[batch_id] = reference
-            resumed += int(was_resumed)
+        for sent, count in pool.map(send, batch_names):
+            references += sent.job_references
+            resumed += int(sent.resumed)
+            posted += int(not sent.resumed)
             sessions += count
+            rejected += sent.rejected
     log.info("%s", progress.line())
     result = ShardResult(
         shard=shard.shard,
-        job_references=list(references.values()),
-        batches_posted=len(references) - resumed,
+        job_references=references,
+        batches_posted=posted,
         batches_resumed=resumed,
         sessions=sessions,
+        sessions_rejected=rejected,
     )
     log.info("%s: posted %d batches, resumed %d already posted", shard.label, result.batches_posted, resumed)
     return result

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+# What a text value that was not valid UTF-8 reads as: the bytes are lost, the row is not.
+UNDECODABLE: Final = "\ufffd"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
@@ -34,3 +41,25 @@ class Source:
         if self.query:
             return f"({self.query.strip().rstrip(';')}) {alias}"
         return f"{plain_table_name(self.table, 'learnosity_source_table')} {alias}"
+
+
+def _decode_leniently(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _lenient_sqlite_text(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = _decode_leniently
+
+
+def read_bad_bytes_as_text(engine: Engine) -> Engine:
+    """Make one undecodable text value mark its own row instead of failing the whole read.
+
+    SQLite stores whatever bytes it is given and its driver refuses a whole result on the first
+    invalid UTF-8 value; read through this engine, such bytes become `UNDECODABLE`, which the
+    transform quarantines as `invalid_encoding`. Servers with a declared encoding (PostgreSQL)
+    refuse bad bytes on write, and a value already holding U+FFFD was damaged the same way
+    before it reached the warehouse.
+    """
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _lenient_sqlite_text)
+    return engine

@@ -3,6 +3,10 @@
 A session is sent whole, so the window selects *sessions* that changed (any of their rows has
 `updated_at` in the window) and then reads every row of those sessions, ordered by
 activity and learner so the streaming transform never splits a session across chunks.
+
+No row falls through the SQL: a row without `updated_at`, or (in SQLite, where timestamps are
+text) with one that does not parse, is in every window, and a row without `activity_id` or
+`user_id` belongs to no session but is still read, so the transform can quarantine it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from learnosity_core.delivery.warehouse import Source, SourceError
+from learnosity_core.delivery.warehouse import UNDECODABLE, Source, SourceError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,9 +82,12 @@ def _filters(
         bounds.append(f"{alias}.updated_at < :window_end")
         params["window_end"] = _bind_time(engine, window.end)
     if bounds:
-        # A row without `updated_at` belongs to no window, so every run reads it; the ledger's
-        # content hash stops it from being sent twice.
-        clauses.append(f"({alias}.updated_at IS NULL OR ({' AND '.join(bounds)}))")
+        # A row without a readable `updated_at` belongs to no window, so every run reads it: the
+        # ledger's content hash stops it from being sent twice, the transform quarantines a bad one.
+        unreadable = f"{alias}.updated_at IS NULL"
+        if engine.dialect.name == "sqlite":
+            unreadable = f"datetime({alias}.updated_at) IS NULL"  # NULL too
+        clauses.append(f"({unreadable} OR ({' AND '.join(bounds)}))")
     return clauses, params
 
 
@@ -96,7 +103,12 @@ def changed_activities(
     clauses, params = _filters(engine, columns, window, activity_ids, "src")
     sql = f"SELECT DISTINCT src.activity_id FROM {source.from_clause()}{_where(clauses)}"
     with engine.connect() as conn:
-        return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if a is not None)
+        return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if _names_activity(a))
+
+
+def _names_activity(value: object) -> bool:
+    """Blank or undecodable ids name no template: their rows are quarantined, never fetched for."""
+    return value is not None and bool(str(value).strip()) and UNDECODABLE not in str(value)
 
 
 def named_templates(
@@ -131,16 +143,27 @@ def _changed_rows_sql(source: Source, clauses: list[str]) -> str:
     )
 
 
+def _anonymous_rows_sql(source: Source, clauses: list[str]) -> str:
+    """Rows in the window without an activity or a learner: part of no session, but counted."""
+    where = _where([*clauses, "(c.activity_id IS NULL OR c.user_id IS NULL)"])
+    return f"SELECT c.* FROM {source.from_clause('c')}{where}"
+
+
+def _ordered(sql: str, columns: Sequence[str], alias: str) -> str:
+    """Rows of one learner's sessions together, as the streaming transform needs them."""
+    attempt = f", {alias}.attempt" if "attempt" in columns else ""
+    return f"{sql} ORDER BY {alias}.activity_id, {alias}.user_id{attempt}"
+
+
 def count_rows(engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()) -> int:
     """How many rows `iter_rows` will yield: the total behind the planning progress lines."""
     columns = source_columns(engine, source)
     clauses, params = _filters(engine, columns, window, activity_ids, "c")
+    total = 0
     with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.text(f"SELECT COUNT(*) FROM ({_changed_rows_sql(source, clauses)}) n"), params
-            ).scalar_one()
-        )
+        for sql in (_changed_rows_sql(source, clauses), _anonymous_rows_sql(source, clauses)):
+            total += int(conn.execute(sa.text(f"SELECT COUNT(*) FROM ({sql}) n"), params).scalar_one())
+    return total
 
 
 def iter_rows(
@@ -150,12 +173,15 @@ def iter_rows(
     activity_ids: Sequence[str] = (),
     chunksize: int = 50_000,
 ) -> Iterator[pd.DataFrame]:
-    """Every row of every changed session, ordered by activity and learner, in bounded chunks."""
+    """Every row of every changed session, ordered by activity and learner, in bounded chunks;
+    then the window's rows that have no activity or learner."""
     import pandas as pd  # here, not at import time: DAG files import this module while parsing
 
     columns = source_columns(engine, source)
     clauses, params = _filters(engine, columns, window, activity_ids, "c")
-    order = "src.activity_id, src.user_id" + (", src.attempt" if "attempt" in columns else "")
-    sql = f"{_changed_rows_sql(source, clauses)} ORDER BY {order}"
-    with engine.connect().execution_options(stream_results=True) as conn:
-        yield from pd.read_sql_query(sa.text(sql), conn, params=params, chunksize=chunksize)
+    for sql in (
+        _ordered(_changed_rows_sql(source, clauses), columns, "src"),
+        _ordered(_anonymous_rows_sql(source, clauses), columns, "c"),
+    ):
+        with engine.connect().execution_options(stream_results=True) as conn:
+            yield from pd.read_sql_query(sa.text(sql), conn, params=params, chunksize=chunksize)

@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
-from learnosity_core.delivery.ledger import Ledger, SessionEntry
+from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary, write_template
-from learnosity_core.delivery.warehouse import Source
+from learnosity_core.delivery.warehouse import UNDECODABLE, Source
 from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
@@ -36,7 +36,7 @@ from learnosity_core.template_submission.templates import (
     TemplateRef,
     resolve_templates,
 )
-from learnosity_core.template_submission.transform import TemplateIndex, transform_chunks
+from learnosity_core.template_submission.transform import SessionIdClaims, TemplateIndex, transform_chunks
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,34 @@ QUARANTINE_FILE = "quarantine.csv"
 QUARANTINE_COLUMNS = ["row_id", "activity_id", "user_id", "session_id", "question_id", "reason", "message"]
 
 
+# The report's name for rows whose activity_id is missing, blank or undecodable.
+NO_ACTIVITY = "(no activity_id)"
+
+
 class ActivityCounts(BaseModel):
-    """What happened to one activity's rows: every row is sent, quarantined or held back."""
+    """What happened to one activity's rows: each row read is staged, skipped (its session's
+    same content was delivered or rejected before), quarantined or held back; `unaccounted`
+    says whether they add up."""
 
     rows: int = 0
     rows_held_back: int = 0
     held_back: str | None = None  # why the whole activity waits for a later run, and what to do
     rows_quarantined: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
+    rows_staged: int = 0
+    rows_skipped: int = 0
     sessions_ready: int = 0
     sessions_already_delivered: int = 0
+    sessions_already_rejected: int = 0
     sessions_staged: int = 0
     sessions_quarantined: int = 0
     # Sent as written but worth a look (e.g. `over_max_length`: a paper answer longer than the limit).
     warnings_by_code: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def unaccounted(self) -> int:
+        """Rows read but neither staged, skipped, quarantined nor held back: 0 unless a bug."""
+        return self.rows - self.rows_staged - self.rows_skipped - self.rows_quarantined - self.rows_held_back
 
 
 class PlanSummary(BaseModel):
@@ -161,7 +175,8 @@ def plan_template_run(
     progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
-    for result in transform_chunks(counted, TemplateIndex(found.templates)):
+    claims = SessionIdClaims(known_owners=ledger.owners)
+    for result in transform_chunks(counted, TemplateIndex(found.templates), claims):
         _record_quarantine(result.quarantine, counts, writer, quarantined_sessions)
         _record_warnings(result.warnings, counts)
         _stage_sessions(result.sessions, counts, ledger, batcher, request)
@@ -188,15 +203,24 @@ def plan_template_run(
     return summary
 
 
+def activity_key(value: Any) -> str:
+    """The activity a row is counted under: its id, or `NO_ACTIVITY` when it names none."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return NO_ACTIVITY
+    text = str(value)
+    return NO_ACTIVITY if not text.strip() or UNDECODABLE in text else text
+
+
 def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress, held_back: set[str]) -> Any:
     """Count every row per activity; rows of held-back activities are counted and set aside."""
     for chunk in chunks:
         read = len(chunk)
-        for activity_id, rows in chunk["activity_id"].value_counts().items():
+        keys = chunk["activity_id"].map(activity_key, na_action=None)
+        for activity_id, rows in keys.value_counts().items():
             counts[str(activity_id)].rows += int(rows)
         if held_back:
-            waiting = chunk["activity_id"].astype(str).isin(held_back)
-            for activity_id, rows in chunk.loc[waiting, "activity_id"].value_counts().items():
+            waiting = keys.isin(held_back)
+            for activity_id, rows in keys[waiting].value_counts().items():
                 counts[str(activity_id)].rows_held_back += int(rows)
             chunk = chunk.loc[~waiting]
         yield chunk
@@ -212,15 +236,16 @@ def _record_quarantine(
     if quarantine.empty:
         return
     for record in quarantine[QUARANTINE_COLUMNS].to_dict("records"):
-        activity = str(record["activity_id"])
+        activity = activity_key(record["activity_id"])
         reason = str(record["reason"])
         c = counts[activity]
         c.rows_quarantined += 1
         c.quarantined_by_reason[reason] = c.quarantined_by_reason.get(reason, 0) + 1
         writer.writerow(record)
-        sid = record.get("session_id")
-        if isinstance(sid, str) and sid and sid not in sessions:
-            sessions[sid] = (activity, str(record["user_id"]), f"{reason}: {record['message']}")
+        sid, user = record.get("session_id"), record.get("user_id")
+        if isinstance(sid, str) and sid and sid not in sessions and isinstance(user, str):
+            # Rows without an activity or learner have no session id: nothing to record.
+            sessions[sid] = (activity, user, f"{reason}: {record['message']}")
             c.sessions_quarantined += 1
 
 
@@ -239,16 +264,22 @@ def _stage_sessions(
 ) -> None:
     if sessions.empty:
         return
-    delivered: set[str] = set()
+    settled: dict[str, SessionStatus] = {}
     if not request.force_resubmit:
-        delivered = ledger.delivered(zip(sessions["session_id"], sessions["content_hash"], strict=True))
-    columns = ["activity_id", "session_id", "user_id", "content_hash", "session_json"]
-    for activity_id, session_id, user_id, digest, entry in sessions[columns].itertuples(index=False):
+        settled = ledger.settled(zip(sessions["session_id"], sessions["content_hash"], strict=True))
+    columns = ["activity_id", "session_id", "user_id", "content_hash", "session_json", "row_count"]
+    for activity_id, session_id, user_id, digest, entry, rows in sessions[columns].itertuples(index=False):
         c = counts[activity_id]
         c.sessions_ready += 1
-        if session_id in delivered:
-            c.sessions_already_delivered += 1
+        before = settled.get(session_id)
+        if before is not None:
+            c.rows_skipped += int(rows)
+            if before == SessionStatus.REJECTED:
+                c.sessions_already_rejected += 1
+            else:
+                c.sessions_already_delivered += 1
             continue
         c.sessions_staged += 1
+        c.rows_staged += int(rows)
         if not request.dry_run:
             batcher.add(activity_id, SessionEntry(session_id, digest, activity_id, user_id), entry)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from learnosity_core.delivery.warehouse import UNDECODABLE, read_bad_bytes_as_text
 from learnosity_core.template_submission.extract import (
     Source,
     SourceError,
@@ -110,3 +111,61 @@ def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> 
         assert ("act-c", "u9", "q1") in keys, window
         assert "act-c" in changed_activities(engine, Source(), window)
         assert count_rows(engine, Source(), window) == len(keys)
+
+
+def test_rows_without_an_activity_or_learner_are_read_after_the_sessions(engine: sa.Engine) -> None:
+    """They belong to no session, so no join finds them; they are read so they can be quarantined."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO learnosity_responses VALUES"
+                " (NULL, 'act-a', 'q1', 'no learner', '2026-11-21 10:00:00'),"
+                " ('u5', NULL, 'q1', 'no activity', '2026-11-21 10:00:00'),"
+                " (NULL, 'act-a', 'q9', 'out of window', '2026-11-19 10:00:00'),"
+                " ('   ', 'act-a', 'q1', 'blank learner', '2026-11-21 10:00:00')"
+            )
+        )
+    frames = list(iter_rows(engine, Source(), WINDOW, chunksize=2))
+    df = pd.concat(frames)
+    assert list(df["response"].iloc[-2:].sort_values()) == ["no activity", "no learner"]
+    assert "blank learner" in set(df["response"]) and "out of window" not in set(df["response"])
+    assert count_rows(engine, Source(), WINDOW) == len(df) == 6
+    assert changed_activities(engine, Source(), WINDOW) == ["act-a", "act-b"]
+
+
+def test_an_unreadable_timestamp_is_in_every_sqlite_window(tmp_path) -> None:
+    """SQLite keeps timestamps as text: a value that does not parse must not be filtered out
+    silently by a text comparison; the transform quarantines it as invalid_timestamp."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+    pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "activity_id": ["act-a", "act-a"],
+            "question_id": ["q1", "q1"],
+            "response": ["typo", "fine"],
+            "updated_at": ["yesterday-ish", "2026-11-19 10:00:00"],
+        }
+    ).to_sql("learnosity_responses", engine, index=False)
+    df = pd.concat(iter_rows(engine, Source(), WINDOW))
+    assert list(df["response"]) == ["typo"]
+    assert count_rows(engine, Source(), WINDOW) == 1
+
+
+def test_one_undecodable_value_reads_as_a_marked_value_not_a_failed_query(tmp_path) -> None:
+    engine = read_bad_bytes_as_text(sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}"))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE learnosity_responses (user_id TEXT, activity_id TEXT, question_id TEXT,"
+                " response TEXT)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO learnosity_responses VALUES ('u1', 'act-a', 'q1', CAST(x'6f6bff21' AS TEXT)),"
+                " ('u2', CAST(x'61ff' AS TEXT), 'q1', 'fine')"
+            )
+        )
+    df = pd.concat(iter_rows(engine, Source(), Window()))
+    assert sorted(df["response"]) == ["fine", f"ok{UNDECODABLE}!"]
+    assert changed_activities(engine, Source(), Window()) == ["act-a"], "no template is fetched for it"

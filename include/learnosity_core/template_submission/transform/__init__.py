@@ -51,7 +51,9 @@ Text longer than the question's `max_length` is sent as written and counted as a
 Responses appear in the template's question order; each entry is compact JSON with keys
 `user_id`, `activity_id`, `session_id`, `responses`.
 
-What is held back: a session is sent whole or not at all. A row with an empty required field,
+What is held back: a session is sent whole or not at all. A row with a text value the warehouse
+could not decode (`invalid_encoding`, see `delivery.warehouse.read_bad_bytes_as_text`), an empty
+required field,
 an invalid session id or timestamp, an unknown activity (no template) or question, a
 `question_type` that disagrees with the template, or an invalid value is quarantined with its
 reason code, and every other row of its session too (`session_held_back`, naming the row that
@@ -59,17 +61,18 @@ caused it). Duplicate rows for one session and question: the latest `updated_at`
 one counts as oldest) and the superseded rows count as part of the sent session (`row_count`);
 rows tied at the latest time with different values quarantine the session
 (`duplicate_conflict`). A given session id that another learner or activity already used in the
-run is `session_id_conflict` (the first to appear keeps it). Nothing is dropped: rows in = sum
-of `row_count` over sent sessions + rows in the quarantine. Each quarantine message names the
-row, the field and the reason, e.g. "row 17 (user u1, activity a1, question q3): response: mcq
-value 'x' is not one of the question's options". Reason codes and their meaning: `REASONS`;
-warning codes: `WARNINGS`.
+run, or owns in the delivery ledger, is `session_id_conflict` (the owner keeps it). Nothing is
+dropped: rows in = sum of `row_count` over sent sessions + rows in the quarantine. Each
+quarantine message names the row, the field and the reason, e.g. "row 17 (user u1, activity
+a1, question q3): response: mcq value 'x' is not one of the question's options". Reason codes
+and their meaning: `REASONS`; warning codes: `WARNINGS`.
 """
 
 from learnosity_core.template_submission.transform.frame import (
     QUARANTINE_COLUMNS,
     SESSION_COLUMNS,
     WARNING_COLUMNS,
+    SessionIdClaims,
     SourceContractError,
     TransformResult,
     transform_responses,
@@ -90,6 +93,7 @@ __all__ = [
     "SESSION_NAMESPACE",
     "WARNINGS",
     "WARNING_COLUMNS",
+    "SessionIdClaims",
     "SourceContractError",
     "TemplateIndex",
     "TransformResult",

@@ -1,6 +1,6 @@
 """One frame of warehouse rows to whole session entries plus a quarantine, column-wise.
 
-Order of decisions for a row (the first that applies is its reason): missing_field,
+Order of decisions for a row (the first that applies is its reason): invalid_encoding, missing_field,
 invalid_session_id, invalid_timestamp; then duplicates are settled (superseded rows stay part of
 their session, ties that differ are duplicate_conflict); then unknown_activity, unknown_question,
 type_conflict and the value rules. A session id owned by another learner or activity makes every
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from learnosity_core.content.responses import UNKNOWN_QUESTION
+from learnosity_core.delivery.warehouse import UNDECODABLE
 from learnosity_core.template_submission.transform import reasons
 from learnosity_core.template_submission.transform.columns import (
     codes,
@@ -75,15 +77,29 @@ class TransformResult:
     warnings: pd.DataFrame
 
 
+OwnerLookup = Callable[[Sequence[str]], Mapping[str, tuple[str, str]]]
+
+
 class SessionIdClaims:
-    """Which learner and activity each given session id belongs to, for one run.
+    """Which learner and activity each given session id belongs to.
 
     Two learners (or activities) with the same session id would overwrite each other's session;
-    the first to appear keeps it. Only given ids are remembered (derived ones cannot collide).
+    the owner keeps it: whoever the delivery ledger already knows (`known_owners`, asked once
+    per id), else the first to appear in the run. Only given ids are remembered (derived ones
+    cannot collide).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known_owners: OwnerLookup | None = None) -> None:
         self._owners: dict[str, tuple[str, str]] = {}
+        self._known_owners = known_owners
+
+    def learn(self, session_ids: Sequence[str]) -> None:
+        """Take the owners of ids not seen yet from `known_owners`, in one lookup."""
+        if self._known_owners is None:
+            return
+        unseen = [sid for sid in dict.fromkeys(session_ids) if sid not in self._owners]
+        if unseen:
+            self._owners.update(self._known_owners(unseen))
 
     def claim(self, session_id: str, activity_id: str, user_id: str) -> tuple[str, str] | None:
         """None when the id is (now) theirs, else the (activity_id, user_id) that owns it."""
@@ -226,9 +242,11 @@ def _claim_session_ids(
     firsts = np.sort(firsts[claimable[firsts]])
     taken: list[int] = []
     details: dict[int, str] = {}
+    given = _values(session_id, firsts)
+    claims.learn(given)
     for position, sid, activity, user in zip(
         firsts.tolist(),
-        _values(session_id, firsts),
+        given,
         _values(rows.activity, firsts),
         _values(rows.user, firsts),
         strict=True,
@@ -481,12 +499,34 @@ def _no_warnings() -> pd.DataFrame:
     return frame
 
 
+def _flag_undecodable(rows: _Rows, verdicts: _Verdicts) -> None:
+    """Rows with a value the warehouse could not decode (`warehouse.UNDECODABLE`), column named."""
+    for name, column in (
+        ("activity_id", rows.activity),
+        ("user_id", rows.user),
+        ("question_id", rows.question),
+        ("session_id", rows.given_session),
+        ("attempt", rows.attempt),
+        ("question_type", rows.declared_type),
+        ("response", rows.response),
+        ("response_boxes", rows.boxes),
+    ):
+        if column is not None:
+            damaged = pc.fill_null(pc.match_substring(column, UNDECODABLE), False)
+            verdicts.flag(
+                np.flatnonzero(damaged.to_numpy(zero_copy_only=False)),
+                reasons.INVALID_ENCODING,
+                f"{name}: not valid UTF-8 in the warehouse (bad bytes read as U+FFFD)",
+            )
+
+
 def transform_frame(df: pd.DataFrame, index: TemplateIndex, claims: SessionIdClaims) -> TransformResult:
     """Sessions and quarantine for a frame that holds all rows of each of its learners' sessions."""
     rows = _read(df)
     if len(rows) == 0:
         return _empty_result(rows.row_id.dtype)
     verdicts = _Verdicts(len(rows))
+    _flag_undecodable(rows, verdicts)
     for name, column in (
         ("activity_id", rows.activity),
         ("user_id", rows.user),
@@ -536,6 +576,8 @@ def _empty_result(row_id_dtype: Any) -> TransformResult:
     return TransformResult(sessions=sessions, quarantine=quarantine, warnings=_no_warnings())
 
 
-def transform_responses(df: pd.DataFrame, index: TemplateIndex) -> TransformResult:
+def transform_responses(
+    df: pd.DataFrame, index: TemplateIndex, claims: SessionIdClaims | None = None
+) -> TransformResult:
     """Every row of `df` ends up in exactly one sent session (`row_count`) or in the quarantine."""
-    return transform_frame(df, index, SessionIdClaims())
+    return transform_frame(df, index, claims or SessionIdClaims())

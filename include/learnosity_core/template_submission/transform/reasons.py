@@ -14,6 +14,7 @@ from learnosity_core.content.responses import (
     UNKNOWN_QUESTION,
 )
 
+INVALID_ENCODING: Final = "invalid_encoding"
 MISSING_FIELD: Final = "missing_field"
 INVALID_SESSION_ID: Final = "invalid_session_id"
 INVALID_TIMESTAMP: Final = "invalid_timestamp"
@@ -24,6 +25,7 @@ SESSION_ID_CONFLICT: Final = "session_id_conflict"
 SESSION_HELD_BACK: Final = "session_held_back"
 
 REASONS: Final[dict[str, str]] = {
+    INVALID_ENCODING: "a text value was not valid UTF-8 in the warehouse (its bytes are lost)",
     MISSING_FIELD: "user_id, activity_id or question_id is empty or blank",
     INVALID_SESSION_ID: "session_id is given but is not a UUID",
     INVALID_TIMESTAMP: "updated_at is given but is not a timestamp",

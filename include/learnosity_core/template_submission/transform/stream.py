@@ -40,7 +40,9 @@ def _check_contiguous(frame: pd.DataFrame, learner: npt.NDArray[np.int64]) -> No
             seen.add(int(learner[start]))
 
 
-def transform_chunks(chunks: Iterable[pd.DataFrame], index: TemplateIndex) -> Iterator[TransformResult]:
+def transform_chunks(
+    chunks: Iterable[pd.DataFrame], index: TemplateIndex, claims: SessionIdClaims | None = None
+) -> Iterator[TransformResult]:
     """Results chunk by chunk for input ordered by activity_id, user_id.
 
     The last learner of a chunk may continue in the next one, so their rows are carried over
@@ -49,9 +51,9 @@ def transform_chunks(chunks: Iterable[pd.DataFrame], index: TemplateIndex) -> It
     whole input. Each result's `warnings` count the responses of that result's sessions, so the
     run's counts are their sum. Memory holds one chunk plus the carried learner, the given session
     ids seen so far (to catch one id used by two learners) and a bounded memo of distinct answers'
-    verdicts.
+    verdicts. `claims` may know owners from earlier runs (`SessionIdClaims`).
     """
-    claims = SessionIdClaims()
+    claims = claims or SessionIdClaims()
     carry: pd.DataFrame | None = None
     next_row_id = 1
     for chunk in chunks:

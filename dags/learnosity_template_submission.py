@@ -11,7 +11,11 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
 2. **submit**: one mapped task per shard (pool `learnosity_api`), batches sent concurrently.
 3. **wait_for_jobs**: deferrable wait on every job reference.
 4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back.
-5. **report**: HTML report + quarantine CSV; the run fails here if any job failed or halted.
+5. **report**: HTML report + quarantine CSV, with how every row read adds up (staged, skipped as
+   already delivered, quarantined, held back). The run fails here, after the report, unless it
+   delivered everything: a session failed (its job failed or halted, a task never finished it) or
+   was rejected by the Data API, an activity was held back, or more than `max_quarantine_share`
+   of the rows were quarantined or held back. Only a green, unfiltered run advances the window.
 
 Schedule: `LEARNOSITY_TEMPLATE_CRON` (default `0 2 * * *`) in `LEARNOSITY_TIMEZONE` (default UTC);
 job polling every `LEARNOSITY_JOB_POLL_S` seconds (default 10).
@@ -68,6 +72,14 @@ with DAG(
             False, type="boolean", description="Send sessions even if the same content was delivered."
         ),
         "batch_size": Param(50, type="integer", minimum=1, maximum=50, description="Sessions per request."),
+        "max_quarantine_share": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            description="Fail the run when more than this share of rows is quarantined or held back"
+            " (empty: Variable learnosity_max_quarantine_share, else 0.2).",
+        ),
     },
 ) as dag:
     plan = LearnosityTemplatePlanOperator(
@@ -81,6 +93,8 @@ with DAG(
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
-    report = LearnosityTemplateReportOperator(task_id="report")
+    report = LearnosityTemplateReportOperator(
+        task_id="report", max_quarantine_share="{{ params.max_quarantine_share }}"
+    )
 
     record >> verify >> report

@@ -22,7 +22,15 @@ def emulator_job_detail() -> bool:
 
 
 @pytest.fixture
-def emulator(tmp_path: Path, emulator_job_detail: bool) -> Iterator[EmulatorServer]:
+def emulator_entry_checks() -> str:
+    """Invalid entries of a SET are left out of its job, unless a test asks for a refused request."""
+    return "job"
+
+
+@pytest.fixture
+def emulator(
+    tmp_path: Path, emulator_job_detail: bool, emulator_entry_checks: str
+) -> Iterator[EmulatorServer]:
     """A started Data API emulator on a free loopback port with its own SQLite file."""
     config = EmulatorConfig(
         port=0,
@@ -30,6 +38,7 @@ def emulator(tmp_path: Path, emulator_job_detail: bool) -> Iterator[EmulatorServ
         consumers={EMULATOR_KEY: EMULATOR_SECRET},
         job_delay_s=0.05,
         job_detail=emulator_job_detail,
+        entry_checks=emulator_entry_checks,
     )
     with EmulatorServer(config) as server:
         yield server

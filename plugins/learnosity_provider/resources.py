@@ -62,6 +62,16 @@ def source() -> Source:
     return Source(table=Variable.get("learnosity_source_table", default="learnosity_responses"), query=query)
 
 
+def max_quarantine_share(requested: object) -> object:
+    """The run's limit as asked in the trigger form, else Variable `learnosity_max_quarantine_share`,
+    else the default (checked by the caller, which names the param)."""
+    from learnosity_core.template_submission.report import DEFAULT_MAX_QUARANTINE_SHARE
+
+    if requested not in (None, ""):
+        return requested
+    return Variable.get("learnosity_max_quarantine_share", default=DEFAULT_MAX_QUARANTINE_SHARE)
+
+
 def template_map(warehouse_conn_id: str = WAREHOUSE_CONN_ID) -> dict[str, TemplateRef]:
     """Activity id -> template: Variable `learnosity_template_map` (JSON), overridden per activity by
     the table named in `learnosity_template_map_table` (read from the warehouse); empty when unset."""

@@ -7,9 +7,11 @@ from typing import Any
 
 from learnosity_devtools.emulator import jobs, seed
 from learnosity_devtools.emulator.app import Emulator
+from learnosity_devtools.emulator.content import check_sessions
 from learnosity_devtools.emulator.envelope import (
     ITEM_NOT_FOUND,
     METHOD_NOT_ALLOWED,
+    SCHEMA_INVALID,
     ApiError,
     format_dt,
     success,
@@ -30,6 +32,11 @@ Endpoint = Callable[[Emulator, str, str | None], dict[str, Any]]
 
 def set_sessions(app: Emulator, consumer_key: str, raw: str | None) -> dict[str, Any]:
     request = parse_set_sessions(raw)
+    if app.config.entry_checks == "request":
+        _, errors = check_sessions(request)
+        if errors:
+            problems = "; ".join(f"data[{e.index}]: {e.message}" for e in errors)
+            raise ApiError(400, SCHEMA_INVALID, f"JSON failed to validate against the schema: {problems}")
     halt_reason = HALT_REASON if app.faults.take("halt_jobs") else None
     reference = jobs.create_job(
         app.store, consumer_key, raw or "", request, app.config.job_delay_s, halt_reason

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -33,6 +34,12 @@ class EmulatorConfig(BaseModel):
     window_s: float = Field(default=5.0, gt=0.0, description="rate-limit sliding window")
     timestamp_window_s: float = Field(default=900.0, ge=0.0, description="allowed security timestamp skew")
     faults: Faults = Field(default_factory=Faults, description="faults active from the start")
+    entry_checks: Literal["job", "request"] = Field(
+        default="job",
+        description="where a SET's invalid entries are refused: `job` (stored ones go through, the"
+        " others are left out of the job) or `request` (HTTP 400, code 20009, naming each entry and"
+        " why, nothing stored); Learnosity's docs do not say which it does",
+    )
     job_detail: bool = Field(
         default=False,
         description="jobs answer `data` with sessions_stored, errors and halt_reason (an emulator"
@@ -60,6 +67,7 @@ class EmulatorConfig(BaseModel):
             "window_s": "EMULATOR_WINDOW_S",
             "timestamp_window_s": "EMULATOR_TIMESTAMP_WINDOW_S",
             "job_detail": "EMULATOR_JOB_DETAIL",
+            "entry_checks": "EMULATOR_ENTRY_CHECKS",
         }
         values.update({field: env[name] for field, name in optional.items() if env.get(name)})
         if env.get("EMULATOR_FAULTS"):

@@ -62,7 +62,10 @@ def summary_lines(report: RunReport) -> list[str]:
         f"  {g.name}: " + ", ".join(f"{c}={g.counts.get(c, 0)}" for c in report.columns)
         for g in report.groups
     ]
+    if report.balance:
+        lines.append(f"  {report.balance}")
     lines += [f"  held back: {group}: {reason}" for group, reason in report.held_back]
+    lines += [f"  PROBLEM: {problem}" for problem in report.problems]
     if report.warnings:
         lines.append(
             "  sent as written, with warnings: "

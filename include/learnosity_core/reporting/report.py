@@ -30,6 +30,10 @@ class RunReport(BaseModel):
     warnings: dict[str, int] = Field(default_factory=dict)  # responses sent as written, by code
     failures: list[tuple[str, str]] = Field(default_factory=list)
     held_back: list[tuple[str, str]] = Field(default_factory=list)  # (group, why and what to do)
+    # How the run's rows (or files) add up, e.g. "120 rows read = 100 staged + 20 quarantined".
+    balance: str | None = None
+    # Why the run is not green besides failed sessions (held-back share over its limit, ...).
+    problems: list[str] = Field(default_factory=list)
     quarantine_csv: str | None = None
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -43,6 +47,19 @@ class RunReport(BaseModel):
     def failed(self) -> int:
         return self.totals().get("failed", 0)
 
+    @property
+    def rejected(self) -> int:
+        return self.totals().get("rejected", 0)
+
+    def published(self, path: str) -> PublishedReport:
+        return PublishedReport(
+            report=path,
+            totals=self.totals(),
+            failed=self.failed,
+            rejected=self.rejected,
+            problems=self.problems,
+        )
+
 
 class PublishedReport(BaseModel):
     """Where a run's report was written and its totals (what the report task returns)."""
@@ -50,6 +67,13 @@ class PublishedReport(BaseModel):
     report: str
     totals: dict[str, int]
     failed: int
+    rejected: int = 0
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def delivered_everything(self) -> bool:
+        """Green: no session failed or was rejected, and nothing else went wrong."""
+        return not (self.failed or self.rejected or self.problems)
 
 
 # Sessions still in these states when the report runs were never delivered: a submit task or the
@@ -71,6 +95,8 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
             c["submitted"] += 1
         if row.status == SessionStatus.COMPLETED:
             c["completed"] += 1
+        elif row.status == SessionStatus.REJECTED:
+            c["rejected"] += 1
         elif row.status == SessionStatus.FAILED or row.status in UNSETTLED:
             c["failed"] += 1
         if row.verified:
@@ -79,11 +105,13 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
 
 
 def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[tuple[str, str]]:
-    """The first `limit` sessions not delivered, with the reason (the report lists them by session id)."""
+    """The first `limit` sessions not delivered (failed or rejected), with the reason (the report
+    lists them by session id)."""
+    given_up = (SessionStatus.FAILED, SessionStatus.REJECTED)
     rows = [
-        (r.session_id, (r.error or "") if r.status == SessionStatus.FAILED else UNSETTLED[r.status])
+        (r.session_id, (r.error or r.status.value) if r.status in given_up else UNSETTLED[r.status])
         for r in sessions
-        if r.status == SessionStatus.FAILED or r.status in UNSETTLED
+        if r.status in given_up or r.status in UNSETTLED
     ]
     return rows[:limit]
 

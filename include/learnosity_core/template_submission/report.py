@@ -19,18 +19,65 @@ from learnosity_core.template_submission.plan import QUARANTINE_FILE, PlanSummar
 
 TEMPLATE_COLUMNS = [
     "rows",
-    "rows_held_back",
+    "rows_staged",
+    "rows_skipped",
     "rows_quarantined",
+    "rows_held_back",
     "sessions_staged",
     "already_delivered",
+    "already_rejected",
     "submitted",
     "completed",
+    "rejected",
     "failed",
     "verified",
 ]
+# Above this share of rows quarantined or held back, a run fails (after its report): a template
+# that no longer matches, or an export gone wrong, should not look like a quiet night.
+DEFAULT_MAX_QUARANTINE_SHARE = 0.2
 
 
-def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[SessionRow]) -> RunReport:
+def row_balance(plan: PlanSummary) -> str:
+    """How the rows read add up; any difference is named (it would be a bug)."""
+    c = plan.activities.values()
+    read, staged, skipped = (sum(getattr(a, f) for a in c) for f in ("rows", "rows_staged", "rows_skipped"))
+    quarantined, held = (sum(getattr(a, f) for a in c) for f in ("rows_quarantined", "rows_held_back"))
+    verb = "would be staged" if plan.dry_run else "staged"
+    line = (
+        f"{read} rows read = {staged} {verb} + {skipped} skipped (their sessions' same content was"
+        f" delivered or rejected before) + {quarantined} quarantined + {held} held back"
+    )
+    missing = sum(a.unaccounted for a in c)
+    return line if missing == 0 else f"{line}; {missing} rows are unaccounted for"
+
+
+def _share_problem(plan: PlanSummary, limit: float) -> str | None:
+    """Too many rows quarantined or held back, naming the activities and reasons that dominate."""
+    read = sum(c.rows for c in plan.activities.values())
+    bad = {a: c.rows_quarantined + c.rows_held_back for a, c in plan.activities.items()}
+    if not read or sum(bad.values()) / read <= limit:
+        return None
+    worst = sorted((a for a in bad if bad[a]), key=lambda a: -bad[a])[:3]
+    details = []
+    for activity in worst:
+        c = plan.activities[activity]
+        top = sorted(c.quarantined_by_reason.items(), key=lambda kv: -kv[1])[:3]
+        why = ", ".join(f"{reason} {count}" for reason, count in top)
+        if c.rows_held_back:
+            why = ", ".join(filter(None, [why, f"held back {c.rows_held_back}"]))
+        details.append(f"{activity} ({bad[activity]} of {c.rows} rows: {why})")
+    return (
+        f"{sum(bad.values()) / read:.0%} of the {read} rows read were quarantined or held back, above"
+        f" max_quarantine_share {limit:.0%}: mostly {'; '.join(details)}"
+    )
+
+
+def build_template_report(
+    dag_id: str,
+    plan: PlanSummary,
+    sessions: list[SessionRow],
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+) -> RunReport:
     outcomes = outcome_counts(sessions)
     groups = []
     for activity_id, c in sorted(plan.activities.items()):
@@ -40,18 +87,30 @@ def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[Session
                 name=activity_id,
                 counts={
                     "rows": c.rows,
-                    "rows_held_back": c.rows_held_back,
+                    "rows_staged": c.rows_staged,
+                    "rows_skipped": c.rows_skipped,
                     "rows_quarantined": c.rows_quarantined,
+                    "rows_held_back": c.rows_held_back,
                     "sessions_staged": c.sessions_staged,
                     "already_delivered": c.sessions_already_delivered,
+                    "already_rejected": c.sessions_already_rejected,
                     "submitted": o.get("submitted", 0),
                     "completed": o.get("completed", 0),
+                    "rejected": o.get("rejected", 0),
                     "failed": o.get("failed", 0),
                     "verified": o.get("verified", 0),
                 },
             )
         )
     window = f"{plan.window_start or 'beginning'} to {plan.window_end}" if plan.window_end else None
+    held_back = [(a, c.held_back) for a, c in sorted(plan.activities.items()) if c.held_back]
+    problems = [f"activity {a} was held back: {why}" for a, why in held_back]
+    unaccounted = sum(c.unaccounted for c in plan.activities.values())
+    if unaccounted:
+        problems.append(f"{unaccounted} rows read are neither staged, skipped, quarantined nor held back")
+    share = _share_problem(plan, max_quarantine_share)
+    if share:
+        problems.append(share)
     return RunReport(
         title="Learnosity template submission",
         dag_id=dag_id,
@@ -63,29 +122,38 @@ def build_template_report(dag_id: str, plan: PlanSummary, sessions: list[Session
         reasons=merge_counts([c.quarantined_by_reason for c in plan.activities.values()]),
         warnings=merge_counts([c.warnings_by_code for c in plan.activities.values()]),
         failures=failures(sessions),
-        held_back=[(a, c.held_back) for a, c in sorted(plan.activities.items()) if c.held_back],
+        held_back=held_back,
+        balance=row_balance(plan),
+        problems=problems,
         quarantine_csv=plan.quarantine_csv,
     )
 
 
 def publish_template_report(
-    ledger: Ledger, stage: StoragePath, out: StoragePath, dag_id: str, run_id: str
+    ledger: Ledger,
+    stage: StoragePath,
+    out: StoragePath,
+    dag_id: str,
+    run_id: str,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> PublishedReport:
     """Write the run's report and quarantine CSV to `out`; mark the window delivered only when it
-    was a real, unfiltered run (`PlanSummary.advances_window`) whose every sent session completed
-    and no activity was held back, so failed or unsent sessions (a submit task or the job wait
-    that failed) and held-back activities fall in the next window."""
+    was a real, unfiltered run (`PlanSummary.advances_window`) that left nothing behind: every
+    sent session completed or was rejected (a rejection is final until the content changes), no
+    activity was held back and the report found no problem. Sessions a submit task or the job
+    wait never finished, held-back activities and a quarantine share over the limit thus fall
+    in the next window again."""
     plan = read_plan_summary(stage, PlanSummary)
     sessions = ledger.sessions_of_run(run_id)
-    report = build_template_report(dag_id, plan, sessions)
+    report = build_template_report(dag_id, plan, sessions, max_quarantine_share)
     if plan.quarantine_csv:
         (out / QUARANTINE_FILE).write_text(
             (stage / QUARANTINE_FILE).read_text(encoding="utf-8"), encoding="utf-8"
         )
         report.quarantine_csv = QUARANTINE_FILE
     path = write_report(report, out)
-    settled = {SessionStatus.COMPLETED, SessionStatus.QUARANTINED}
-    delivered = all(row.status in settled for row in sessions) and not report.held_back
-    if plan.advances_window and not plan.dry_run and delivered:
+    settled = {SessionStatus.COMPLETED, SessionStatus.QUARANTINED, SessionStatus.REJECTED}
+    left_nothing = all(row.status in settled for row in sessions) and not report.problems
+    if plan.advances_window and not plan.dry_run and left_nothing:
         ledger.finish_run(dag_id, run_id)
-    return PublishedReport(report=path, totals=report.totals(), failed=report.failed)
+    return report.published(path)

@@ -60,8 +60,8 @@ def typed_param(kind: Any, value: Any, param: str) -> Any:
 
 
 def publish_or_fail(publish: Callable[[], PublishedReport], consequence: str) -> PublishedReport:
-    """Run a report publisher; fail the task when the plan never ran or any session failed
-    (after the report is written), each with one message that says why."""
+    """Run a report publisher; fail the task when the plan never ran or the run did not deliver
+    everything (after the report is written), each with one message that says why."""
     try:
         published = publish()
     except PlanMissingError as exc:
@@ -71,8 +71,18 @@ def publish_or_fail(publish: Callable[[], PublishedReport], consequence: str) ->
 
 
 def fail_if_failed(published: PublishedReport, consequence: str) -> None:
-    """Fail the report task, after everything is recorded and reported, when any session failed."""
+    """Fail the report task, after everything is recorded and reported, unless the run delivered
+    everything: a session failed (`consequence` says what happens to it) or was rejected, or the
+    report found a problem."""
+    if published.delivered_everything:
+        return
+    reasons = []
     if published.failed:
-        raise AirflowFailException(
-            f"{published.failed} sessions failed ({consequence}); see {published.report}"
+        reasons.append(f"{published.failed} sessions failed ({consequence})")
+    if published.rejected:
+        reasons.append(
+            f"{published.rejected} sessions were rejected by the Data API (sent again only once their"
+            " content changes)"
         )
+    reasons += published.problems
+    raise AirflowFailException(f"{'; '.join(reasons)}; see {published.report}")

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
+from pydantic import Field
 
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.warehouse import SourceError
 from learnosity_core.template_submission.templates import TemplateMapError, fetcher
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
-from learnosity_provider.operators.common import dag_and_run, failing_fast, publish_or_fail, typed_request
+from learnosity_provider.operators.common import (
+    dag_and_run,
+    failing_fast,
+    publish_or_fail,
+    typed_param,
+    typed_request,
+)
 
 
 class LearnosityTemplatePlanOperator(BaseOperator):
@@ -119,18 +126,37 @@ class LearnosityTemplatePlanOperator(BaseOperator):
 
 
 class LearnosityTemplateReportOperator(BaseOperator):
-    """Write the run's HTML report and quarantine CSV, log a summary, and fail the run when any
-    job failed or halted (after everything is recorded and reported)."""
+    """Write the run's HTML report and quarantine CSV, log a summary, and fail the run (after
+    everything is recorded and reported) unless it delivered everything: a session failed or was
+    rejected, an activity was held back, or more than `max_quarantine_share` of the rows read were
+    quarantined or held back.
 
-    def __init__(self, *, state_conn_id: str = resources.STATE_CONN_ID, **kwargs: Any) -> None:
+    :param max_quarantine_share: 0-1; empty: Variable `learnosity_max_quarantine_share`, else 0.2.
+    """
+
+    template_fields: Sequence[str] = ("max_quarantine_share",)
+
+    def __init__(
+        self,
+        *,
+        max_quarantine_share: Any = None,
+        state_conn_id: str = resources.STATE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
+        self.max_quarantine_share = max_quarantine_share
         self.state_conn_id = state_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from learnosity_core.template_submission.report import publish_template_report
 
         dag_id, run_id = dag_and_run(context)
+        share = typed_param(
+            Annotated[float, Field(ge=0, le=1)],
+            resources.max_quarantine_share(self.max_quarantine_share),
+            "max_quarantine_share",
+        )
         published = publish_or_fail(
             lambda: publish_template_report(
                 resources.ledger(self.state_conn_id),
@@ -138,6 +164,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
                 resources.reports_path(dag_id, run_id),
                 dag_id,
                 run_id,
+                max_quarantine_share=share,
             ),
             "re-sent by the next run",
         )

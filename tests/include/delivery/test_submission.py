@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from learnosity_core.dataapi import DataApiClient, Job
+from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.staging import Shard, read_batch, read_shard, write_template
@@ -206,3 +207,52 @@ def test_ignore_response_revisions_reaches_the_api(
         _finished(client, result.job_references)
     (stored,) = emulator.stored_sessions()
     assert {r["revision"] for r in stored["responses"].values()} == {kept_revision}
+
+
+def _stage_with_blank_learners(stage: Path, ledger: Ledger, blank: set[int], sessions: int) -> Shard:
+    """One batch of `sessions`, those numbered in `blank` without a learner (refused by the API)."""
+    write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
+    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=sessions)
+    for n in range(sessions):
+        doc = _session(n) | ({"user_id": "   "} if n in blank else {})
+        batcher.add(
+            ACTIVITY, SessionEntry(doc["session_id"], f"h{n}", ACTIVITY, doc["user_id"]), json.dumps(doc)
+        )
+    (shard,) = batcher.finish(max_shards=1)
+    return shard
+
+
+@pytest.mark.parametrize("emulator_entry_checks", ["request"])
+def test_a_refused_batch_is_halved_until_only_the_refused_sessions_are_left_and_rejected(
+    client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
+) -> None:
+    shard = _stage_with_blank_learners(stage, ledger, blank={3}, sessions=7)
+    result = submit_shard(client, ledger, stage, shard)
+
+    assert (result.sessions, result.sessions_rejected) == (7, 1)
+    rows = {r.session_id: r for r in ledger.sessions_of_run(RUN)}
+    poison = _session(3)["session_id"]
+    assert rows[poison].status == SessionStatus.REJECTED
+    assert "rejected by the Data API" in str(rows[poison].error) and "user_id" in str(rows[poison].error)
+    others = [r for sid, r in rows.items() if sid != poison]
+    assert {r.status for r in others} == {SessionStatus.SUBMITTED}
+    assert {r.job_reference for r in others} == set(result.job_references)
+    _finished(client, result.job_references)
+    assert sorted(s["session_id"] for s in emulator.stored_sessions()) == sorted(r.session_id for r in others)
+    posts = _posts(emulator)
+    assert posts["200"] == len(result.job_references) and posts["400"] >= 2  # the whole batch, then parts
+
+    again = submit_shard(client, ledger, stage, shard)  # a retried task posts no accepted session twice
+    assert sorted(again.job_references) == sorted(result.job_references)
+    assert _posts(emulator)["200"] == posts["200"]
+
+
+@pytest.mark.parametrize("emulator_entry_checks", ["request"])
+def test_a_batch_refused_for_every_session_alone_is_the_requests_fault_not_theirs(
+    client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
+) -> None:
+    shard = _stage_with_blank_learners(stage, ledger, blank={0, 1, 2}, sessions=3)
+    with pytest.raises(DataApiValidationError, match="user_id"):
+        submit_shard(client, ledger, stage, shard)
+    assert {r.status for r in ledger.sessions_of_run(RUN)} == {SessionStatus.STAGED}
+    assert "200" not in _posts(emulator)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from learnosity_core.dataapi import DataApiClient, DataApiSettings, DataApiValidationError
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard, read_template
-from learnosity_core.delivery.warehouse import Source
+from learnosity_core.delivery.warehouse import Source, read_bad_bytes_as_text
 from learnosity_core.template_submission.plan import (
     QUARANTINE_COLUMNS,
     PlanRequest,
@@ -463,3 +463,81 @@ def test_a_start_at_or_before_the_delivered_window_still_advances_it(
     skipping, _ = _plan(tmp_path, engine, ledger, "run-b", window_start=NOW - timedelta(days=1), dry_run=True)
     assert covering.advances_window is True
     assert skipping.advances_window is False, "a run that skips part of the window must not close it"
+
+
+def _append(engine: sa.Engine, row: pd.DataFrame, row_id: int, **changes: Any) -> None:
+    """Add a copy of one row to the warehouse, with `changes` and its own row id."""
+    row.assign(row_id=row_id, **changes).to_sql(
+        "learnosity_responses", engine, if_exists="append", index=False
+    )
+
+
+def test_rows_without_identity_or_a_readable_time_are_quarantined_and_counted(
+    tmp_path: Path, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'loose.db'}")  # a table that allows NULL ids
+    rows.assign(row_id=range(1, len(rows) + 1)).to_sql("learnosity_responses", engine, index=False)
+    valid = rows[[k not in rows.attrs["invalid_sessions"] and k[0] != GHOST for k in _keys(rows)]]
+    one = valid.iloc[[0]]
+    _append(engine, one, 800_001, user_id=None)
+    _append(engine, one, 800_002, activity_id=None)
+    _append(engine, one, 800_003, user_id="   ")
+    _append(engine, one, 800_004, user_id="late-learner", updated_at=None)
+    _append(engine, one, 800_005, user_id="typo-learner", updated_at="not a time")
+    summary, stage = _plan(tmp_path, engine, ledger, window_start=NOW - timedelta(days=30))
+
+    assert all(c.unaccounted == 0 for c in summary.activities.values())
+    assert _total(summary, "rows") == len(rows) + 5
+    by_row = {r["row_id"]: r for r in _quarantine(stage)}
+    reasons = [by_row[str(800_001 + n)]["reason"] if str(800_001 + n) in by_row else None for n in range(5)]
+    assert reasons == ["missing_field"] * 3 + [None, "invalid_timestamp"]
+    assert summary.activities["(no activity_id)"].rows_quarantined == 1
+    staged = {r.user_id for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.STAGED}
+    assert "late-learner" in staged, "a row without updated_at is in every window"
+
+
+def test_an_undecodable_byte_quarantines_its_row_alone(tmp_path: Path, ledger: Ledger) -> None:
+    engine = read_bad_bytes_as_text(sa.create_engine(f"sqlite:///{tmp_path / 'wh.db'}"))
+    seed_warehouse(engine, sample_rows(demo_templates(), learners=4, now=NOW, invalid=False))
+    with engine.begin() as conn:
+        (row_id, user) = conn.execute(
+            sa.text(
+                "SELECT row_id, user_id FROM learnosity_responses WHERE question_type = 'shorttext' LIMIT 1"
+            )
+        ).one()
+        conn.execute(
+            sa.text("UPDATE learnosity_responses SET response = CAST(x'6f6bff21' AS TEXT) WHERE row_id = :r"),
+            {"r": row_id},
+        )
+    summary, stage = _plan(tmp_path, engine, ledger)
+
+    quarantine = _quarantine(stage)
+    own = [r for r in quarantine if r["reason"] == "invalid_encoding"]
+    assert [(r["row_id"], r["user_id"]) for r in own] == [(str(row_id), user)]
+    assert "response: not valid UTF-8" in own[0]["message"]
+    assert {r["reason"] for r in quarantine} == {"invalid_encoding", "session_held_back"}
+    assert {r["user_id"] for r in quarantine} == {user}, "only its own session waits"
+    assert _total(summary, "sessions_staged") > 0
+
+
+def test_a_session_id_the_ledger_knows_as_someone_elses_is_a_conflict_and_the_owner_is_kept(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    summary, stage = _plan(tmp_path, engine, ledger)
+    _complete_everything(ledger, stage, summary)
+    owner = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    other_activity = next(a for a in summary.activities if a not in (owner.activity_id, GHOST))
+    theirs = rows[rows["activity_id"] == other_activity].iloc[[0]]
+    _append(engine, theirs, 800_001, user_id="squatter", session_id=owner.session_id, updated_at=NOW)
+
+    later, later_stage = _plan(tmp_path, engine, ledger, run_id="run-2", run_end=NOW + timedelta(hours=1))
+    (conflict,) = [r for r in _quarantine(later_stage) if r["user_id"] == "squatter"]
+    assert conflict["reason"] == "session_id_conflict"
+    assert f"already belongs to user {owner.user_id} in activity {owner.activity_id}" in conflict["message"]
+    kept = {r.session_id: r for r in ledger.sessions_of_run("run-1")}[owner.session_id]
+    assert (kept.status, kept.user_id, kept.content_hash) == (
+        SessionStatus.COMPLETED,
+        owner.user_id,
+        owner.content_hash,
+    )
+    assert later.activities[other_activity].unaccounted == 0

@@ -110,19 +110,25 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     _deliver(ledger, stage, summary)
     assert ledger.last_window_end(DAG) is None
 
-    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    # The sample rows are adversarial: a third of them is quarantined on purpose.
+    published = publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
 
     staged = _total(summary, "sessions_staged")
     assert published.report == str(out / "report.html") and (out / "report.html").exists()
-    assert published.failed == 0
+    assert published.failed == 0 and published.delivered_everything
+    quarantined = _total(summary, "rows_quarantined")
     assert published.totals == {
         "rows": len(rows),
+        "rows_staged": len(rows) - quarantined,
+        "rows_skipped": 0,
+        "rows_quarantined": quarantined,
         "rows_held_back": 0,
-        "rows_quarantined": _total(summary, "rows_quarantined"),
         "sessions_staged": staged,
         "already_delivered": 0,
+        "already_rejected": 0,
         "submitted": staged,
         "completed": staged,
+        "rejected": 0,
         "failed": 0,
         "verified": staged,
     }
@@ -131,7 +137,8 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     assert len(_csv(out / "quarantine.csv")) == _total(summary, "rows_quarantined") > 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert 'href="quarantine.csv"' in page and "unknown_question" in page and "No session failed." in page
-    assert "Held back" not in page
+    assert "Held back" not in page and "not green" not in page
+    assert f"{len(rows)} rows read = {len(rows) - quarantined} staged + 0 skipped" in page
     assert ledger.last_window_end(DAG) == NOW
 
 
@@ -166,7 +173,7 @@ def test_the_next_run_starts_where_a_closed_window_ended(
 ) -> None:
     summary, stage, out = _plan(tmp_path, engine, ledger)
     _deliver(ledger, stage, summary)
-    publish_template_report(ledger, stage, out, DAG, "run-1")
+    publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
 
     later = plan_template_run(
         engine,
@@ -237,8 +244,10 @@ def test_a_held_back_activity_is_reported_and_keeps_the_window_open(
     summary, stage, out = _plan(tmp_path, engine, ledger)
     _deliver(ledger, stage, summary)
 
-    published = publish_template_report(ledger, stage, out, DAG, "run-1")
+    published = publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
     assert published.failed == 0 and published.totals["rows_held_back"] == 3
+    assert not published.delivered_everything
+    assert published.problems == [f"activity {GHOST} was held back: {summary.activities[GHOST].held_back}"]
     assert published.totals["completed"] == _total(summary, "sessions_staged") > 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Held back" in page and f"<td>{GHOST}</td>" in page and "no session template" in page
@@ -253,3 +262,50 @@ def test_a_filtered_run_delivers_but_leaves_the_shared_window_where_it_was(
     published = publish_template_report(ledger, stage, out, DAG, "run-1")
     assert published.failed == 0 and published.totals["completed"] > 0
     assert ledger.last_window_end(DAG) is None, "other activities' changes in this window are still unsent"
+
+
+def test_a_quarantine_share_over_the_limit_fails_the_run_naming_what_dominates(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    _deliver(ledger, stage, summary)
+    published = publish_template_report(ledger, stage, out, DAG, "run-1")  # the default limit, 20%
+
+    quarantined = _total(summary, "rows_quarantined")
+    (problem,) = published.problems
+    assert problem.startswith(
+        f"{quarantined / len(rows):.0%} of the {len(rows)} rows read were quarantined or held back,"
+        " above max_quarantine_share 20%: mostly "
+    )
+    worst = max(summary.activities, key=lambda a: summary.activities[a].rows_quarantined)
+    top_reason = max(summary.activities[worst].quarantined_by_reason.items(), key=lambda kv: kv[1])[0]
+    assert f"{worst} (" in problem and top_reason in problem
+    assert problem in (out / "report.html").read_text(encoding="utf-8")
+    assert ledger.last_window_end(DAG) is None, "the quarantined rows come back once they are fixed"
+
+
+def test_a_rejected_session_is_listed_and_fails_the_run_but_no_longer_holds_the_window(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger, batch_size=1)
+    first, *rest = [n for shard in summary.shards for n in read_shard(stage, shard.shard)]
+    rejected = read_batch(stage, first)
+    ledger.record_rejection(rejected.batch_id, "rejected by the Data API: data[0]: user_id is blank")
+    for n, name in enumerate(rest):
+        batch = read_batch(stage, name)
+        ledger.record_submission(batch.batch_id, f"job-{n}")
+        ledger.record_job(
+            f"job-{n}", "completed", [SessionOutcome(s, SessionStatus.COMPLETED) for s in batch.session_ids]
+        )
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
+    assert (published.rejected, published.failed) == (1, 0) and not published.delivered_everything
+    (sid,) = rejected.session_ids
+    assert sid in (out / "report.html").read_text(encoding="utf-8")
+    assert ledger.last_window_end(DAG) == NOW
+
+    again, _, _ = _plan(
+        tmp_path, engine, ledger, run_id="run-2", window_start=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert _total(again, "sessions_already_rejected") == 1, "not sent again until its content changes"
+    assert _total(again, "sessions_staged") == 0

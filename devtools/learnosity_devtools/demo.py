@@ -77,7 +77,8 @@ def main() -> int:
 
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
-    rows = sample_rows(demo_templates(), learners=LEARNERS)
+    # Bad rows to show the quarantine; no unknown activity, which would (rightly) fail the run.
+    rows = sample_rows(demo_templates(), learners=LEARNERS, unknown_activity=False)
     seeded = seed_warehouse(sa.create_engine(f"sqlite:///{DEMO / 'warehouse.db'}"), rows)
     print(f"Seeded {seeded} response rows ({LEARNERS} learners, {rows['activity_id'].nunique()} activities)")
 

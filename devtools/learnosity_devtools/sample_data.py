@@ -131,8 +131,11 @@ def sample_rows(
     seed: int = 7,
     invalid: bool = True,
     now: datetime | None = None,
+    unknown_activity: bool = True,
 ) -> pd.DataFrame:
-    """One row per learner per question for every activity; bad rows planted when `invalid`.
+    """One row per learner per question for every activity; bad rows planted when `invalid`,
+    and with them (when `unknown_activity`) three rows of an activity Learnosity has no template
+    for, which holds that activity back and so fails the run.
 
     `frame.attrs["invalid_sessions"]` names the sessions the planted rows must hold back.
     """
@@ -168,7 +171,7 @@ def sample_rows(
                     _corrupt(planted_kind, row, q)
                     planted.add((activity_id, user_id))
                 rows.append(row)
-    if invalid and templates:
+    if invalid and unknown_activity and templates:
         first = next(iter(templates))
         ghost = [r for r in rows if r["activity_id"] == first][:3]
         rows += [dict(r, activity_id="activity-not-in-learnosity") for r in ghost]

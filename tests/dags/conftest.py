@@ -74,7 +74,7 @@ def _fresh_dag(dag_id: str) -> Any:
 def _pipeline(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer, warehouse_url: str, conn: dict
 ) -> Pipeline:
-    rows = sample_rows(demo_templates(), learners=LEARNERS)
+    rows = sample_rows(demo_templates(), learners=LEARNERS, unknown_activity=False)
     engine = sa.create_engine(warehouse_url)
     seed_warehouse(engine, rows)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
@@ -97,6 +97,8 @@ def _pipeline(
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_STAGE_PATH", (tmp_path / "stage").as_uri())
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_REPORTS_PATH", (tmp_path / "reports").as_uri())
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH", (tmp_path / "landing").as_uri())
+    # The sample rows are adversarial on purpose: about a fifth of each activity is quarantined.
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_MAX_QUARANTINE_SHARE", "0.5")
     return Pipeline(emulator, engine, rows, ledger_url, tmp_path / "stage", tmp_path / "reports")
 
 

@@ -28,6 +28,11 @@ class Faults(BaseModel):
         default=0, ge=0, description="the next N SET /sessions commit their job, then get no answer"
     )
     halt_jobs: int = Field(default=0, ge=0, description="the next N jobs end halted, storing nothing")
+    deny_sets: bool = Field(
+        default=False,
+        description="SET /sessions answers 403/40003, as to a consumer without write rights (a key"
+        " rotated to read-only): every submit fails for good while the rest works",
+    )
 
 
 class FaultInjector:

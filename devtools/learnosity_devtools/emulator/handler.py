@@ -20,6 +20,7 @@ from learnosity_devtools.emulator.app import Emulator
 from learnosity_devtools.emulator.envelope import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
+    NO_RIGHTS,
     NOT_FOUND,
     RATE_LIMITED_BODY,
     ApiError,
@@ -133,6 +134,8 @@ class DataApiHandler(BaseHTTPRequestHandler):
         )
         if not app.limiter.allow(consumer_key, action, endpoint):
             return 429, RATE_LIMITED_BODY
+        if is_set_sessions and app.faults.current().deny_sets:
+            raise ApiError(403, NO_RIGHTS, "Consumer lacks the rights to write sessions (injected fault)")
         answer = api.dispatch(app, action, endpoint, consumer_key, fields.get("request"))
         if is_set_sessions and app.faults.take("drop_after_commit"):
             return 200, None

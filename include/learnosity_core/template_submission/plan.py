@@ -236,14 +236,17 @@ def _record_quarantine(
     if quarantine.empty:
         return
     for record in quarantine[QUARANTINE_COLUMNS].to_dict("records"):
+        record = {
+            k: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v for k, v in record.items()
+        }
         activity = activity_key(record["activity_id"])
         reason = str(record["reason"])
         c = counts[activity]
         c.rows_quarantined += 1
         c.quarantined_by_reason[reason] = c.quarantined_by_reason.get(reason, 0) + 1
         writer.writerow(record)
-        sid, user = record.get("session_id"), record.get("user_id")
-        if isinstance(sid, str) and sid and sid not in sessions and isinstance(user, str):
+        sid, user = record["session_id"], record["user_id"]
+        if isinstance(sid, str) and sid and sid not in sessions and isinstance(user, str) and user:
             # Rows without an activity or learner have no session id: nothing to record.
             sessions[sid] = (activity, user, f"{reason}: {record['message']}")
             c.sessions_quarantined += 1

@@ -31,6 +31,8 @@ class RunReport(BaseModel):
     failures: list[tuple[str, str]] = Field(default_factory=list)
     held_back: list[tuple[str, str]] = Field(default_factory=list)  # (group, why and what to do)
     quarantine_csv: str | None = None
+    left_in_place: list[tuple[str, str]] = Field(default_factory=list)  # (entry, why it was not taken)
+    notes: list[str] = Field(default_factory=list)  # e.g. where learner data lives and for how long
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def totals(self) -> dict[str, int]:

@@ -120,7 +120,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
 
 class LearnosityTemplateReportOperator(BaseOperator):
     """Write the run's HTML report and quarantine CSV, log a summary, and fail the run when any
-    job failed or halted (after everything is recorded and reported)."""
+    job failed or halted (after everything is recorded and reported); the run's stage folder is
+    deleted when nothing failed."""
 
     def __init__(self, *, state_conn_id: str = resources.STATE_CONN_ID, **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -131,14 +132,15 @@ class LearnosityTemplateReportOperator(BaseOperator):
         from learnosity_core.template_submission.report import publish_template_report
 
         dag_id, run_id = dag_and_run(context)
-        published = publish_or_fail(
-            lambda: publish_template_report(
-                resources.ledger(self.state_conn_id),
-                resources.stage_path(dag_id, run_id),
-                resources.reports_path(dag_id, run_id),
-                dag_id,
-                run_id,
-            ),
-            "re-sent by the next run",
-        )
+        with resources.retiring_stage(dag_id, run_id):
+            published = publish_or_fail(
+                lambda: publish_template_report(
+                    resources.ledger(self.state_conn_id),
+                    resources.stage_path(dag_id, run_id),
+                    resources.reports_path(dag_id, run_id),
+                    dag_id,
+                    run_id,
+                ),
+                "re-sent by the next run",
+            )
         return published.model_dump()

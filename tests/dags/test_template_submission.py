@@ -244,3 +244,14 @@ def test_a_session_the_api_refused_fails_the_run_and_the_next_run_sends_it_again
     resent = [r for r in sqlite_pipeline.ledger().sessions_of_run(second.run_id) if r.status != "quarantined"]
     assert [(r.session_id, r.status, r.verified) for r in resent] == [(refused, "completed", True)]
     sqlite_pipeline.assert_exactly_once()
+
+
+def test_staged_learner_data_is_gone_after_a_successful_run(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any]
+) -> None:
+    run = run_dag(DAG_ID)
+    assert run.state == DagRunState.SUCCESS
+    dag_stage = sqlite_pipeline.stage / DAG_ID
+    assert [p for p in dag_stage.rglob("*") if p.is_file()] == [], "no staged batch outlives a successful run"
+    (quarantine_csv,) = sqlite_pipeline.reports.rglob("quarantine.csv")
+    assert quarantine_csv.stat().st_mode & 0o077 == 0, "the quarantine copy is readable by its owner only"

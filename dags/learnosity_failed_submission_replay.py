@@ -4,7 +4,9 @@
 Re-submits learner sessions whose online submission failed, in bulk, through the Data API
 (`SET /sessions`, `data_format: failed_submission`).
 
-1. **plan**: read every blob file in the landing location (one base64 string per file, as copied
+1. **plan**: take the landing location's lease (one replay at a time) and read every settled
+   regular blob file in it; files still changing or named `*.part`/`*.tmp` wait for a later run,
+   links, folders and special files are skipped and reported (one base64 string per file, as copied
    from the failed-submission dialog or downloaded; whitespace tolerated) and, optionally, the
    table named by Variable `learnosity_failed_submissions_table` (`blob_id`, `blob`). Invalid
    blobs move to `quarantine/` with a `.reason.txt`; of two blobs for one session the newer
@@ -53,7 +55,7 @@ with DAG(
         "source": Param(
             "",
             type="string",
-            description="Landing location override (local path or fsspec URL); empty: the configured one.",
+            description="A folder inside the landing location (or an allowed one); empty: all of it.",
         ),
         "dry_run": Param(False, type="boolean", description="Validate and report; move and send nothing."),
         "ignore_response_revisions": Param(

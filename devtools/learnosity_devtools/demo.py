@@ -54,6 +54,8 @@ def _airflow_env(emulator_url: str) -> dict[str, str]:
             {"conn_type": "sqlite", "host": str(DEMO / "warehouse.db")}
         ),
         AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH=LANDING.as_uri(),
+        # the demo writes its sample blobs whole just before the replay: no need to wait for them to settle
+        AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_SETTLE_S="0",
         # `airflow dags test` runs mapped tasks one after another: give each the whole rate limit.
         AIRFLOW_VAR_LEARNOSITY_PARALLEL_SHARDS="1",
     )

@@ -7,15 +7,25 @@ configuration: a SQLite ledger and local folders under $AIRFLOW_HOME/learnosity.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from sqlalchemy.engine import Engine
 
 from learnosity_core.delivery.ledger import Ledger
-from learnosity_core.delivery.staging import safe_name
+from learnosity_core.delivery.staging import (
+    DEFAULT_RETENTION,
+    RETENTION_SETTING,
+    expire_stages,
+    make_private_dir,
+    remove_stage,
+    safe_name,
+)
 from learnosity_core.delivery.warehouse import Source, read_bad_bytes_as_text
 from learnosity_core.template_submission.templates import (
     MAP_SETTING,
@@ -90,8 +100,36 @@ def _base(variable: str, folder: str) -> ObjectStoragePath:
 def stage_path(dag_id: str, run_id: str) -> ObjectStoragePath:
     """This run's stage folder: Variable `learnosity_stage_path` (any fsspec URL) / dag / run."""
     path = _base("learnosity_stage_path", "stage") / dag_id / safe_name(run_id)
-    path.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path)
     return path
+
+
+def stage_retention() -> timedelta:
+    """Variable `learnosity_stage_retention_days` (default 7): how long a failed run's stage stays."""
+    text = Variable.get(RETENTION_SETTING, default=str(DEFAULT_RETENTION.days))
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days < 100_000:
+        raise AirflowFailException(
+            f"Variable {RETENTION_SETTING}: {text!r} is not a number of days (0 or more)"
+        )
+    return timedelta(days=days)
+
+
+@contextmanager
+def retiring_stage(dag_id: str, run_id: str) -> Iterator[None]:
+    """Around a report task: staged learner data of this DAG's runs older than the retention period
+    is deleted whatever happens, and this run's own once the report succeeded (nothing failed)."""
+    retention = stage_retention()
+    try:
+        yield
+    except BaseException:
+        expire_stages(_base("learnosity_stage_path", "stage") / dag_id, retention, datetime.now(UTC))
+        raise
+    remove_stage(stage_path(dag_id, run_id))
+    expire_stages(_base("learnosity_stage_path", "stage") / dag_id, retention, datetime.now(UTC))
 
 
 def reports_path(dag_id: str, run_id: str) -> ObjectStoragePath:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,12 +14,16 @@ from typing import Any
 import pytest
 from airflow.utils.state import DagRunState
 
+from learnosity_core.delivery.staging import safe_name
+from learnosity_core.failed_submission.blob import encode_failed_session
+from learnosity_core.failed_submission.report import REPLAY_COLUMNS
 from learnosity_devtools.emulator import Faults
 from learnosity_devtools.emulator.seed import demo_templates
-from learnosity_devtools.sample_data import MALFORMED_BLOBS, write_sample_blobs
+from learnosity_devtools.sample_data import MALFORMED_BLOBS, sample_blob_session, write_sample_blobs
 
 DAG_ID = "learnosity_failed_submission_replay"
 LEARNERS = 12
+SETTLE = "AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_SETTLE_S"
 # The replay has no read-back: it must work whether or not the jobs' answers name their sessions.
 pytestmark = pytest.mark.parametrize(
     "emulator_job_detail", [False, True], ids=["documented-jobs", "detailed-jobs"]
@@ -22,7 +31,8 @@ pytestmark = pytest.mark.parametrize(
 
 
 @pytest.fixture
-def landing(sqlite_pipeline: Any, tmp_path: Path) -> Path:
+def landing(sqlite_pipeline: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(SETTLE, "0")  # these blobs are written whole before the run
     folder = tmp_path / "landing"
     write_sample_blobs(folder, demo_templates(), learners=LEARNERS)
     (folder / "very-large.txt").write_bytes(b"QUFB" * (2 * 1024 * 1024))
@@ -136,3 +146,180 @@ def test_blobs_from_a_warehouse_table_are_replayed_too(
     assert run_dag(DAG_ID).state == DagRunState.SUCCESS
     users = {s["user_id"] for s in sqlite_pipeline.stored()}
     assert "from-table-1" in users and len(users) == LEARNERS + 1
+
+
+def _report_html(pipeline: Any, run_id: str) -> str:
+    (page,) = pipeline.reports.glob(f"{DAG_ID}/{safe_name(run_id)}/report.html")
+    return page.read_text(encoding="utf-8")
+
+
+def _every_file(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_blob_written_slowly_is_left_alone_then_sent_whole_by_the_next_run(
+    sqlite_pipeline: Any, tmp_path: Path, run_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SETTLE, "1.5")
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    activity, template = next(iter(demo_templates().items()))
+    blob = encode_failed_session(
+        sample_blob_session(template, activity, "slow-writer", 2, "2026-11-21T08:00")
+    )
+    path = landing / "slow.txt"
+    first_run_done = threading.Event()
+
+    def write_slowly() -> None:  # a chunk every 0.2 s until the first run is over, then the rest
+        with path.open("w", encoding="ascii") as out:
+            for start in range(0, len(blob), 64):
+                out.write(blob[start : start + 64])
+                out.flush()
+                if first_run_done.wait(0.2):
+                    out.write(blob[start + 64 :])
+                    return
+
+    writer = threading.Thread(target=write_slowly, daemon=True)
+    writer.start()
+    time.sleep(0.3)
+    first = run_dag(DAG_ID)
+    first_run_done.set()
+    writer.join(timeout=10)
+
+    assert first.state == DagRunState.SUCCESS
+    assert sqlite_pipeline.stored() == []
+    assert _files(landing) == ["slow.txt"] and not (landing / "quarantine").exists(), "left alone"
+    assert "slow.txt" in _report_html(sqlite_pipeline, first.run_id)
+    assert "waiting: still_changing" in _report_html(sqlite_pipeline, first.run_id)
+
+    time.sleep(1.6)
+    second = run_dag(DAG_ID)
+    assert second.state == DagRunState.SUCCESS
+    (stored,) = sqlite_pipeline.stored()
+    assert stored["user_id"] == "slow-writer"
+    assert (landing / "processed" / "slow.txt").read_text(encoding="ascii") == blob, "sent and kept whole"
+    assert _files(landing) == []
+
+
+def test_links_out_of_the_landing_folder_are_skipped_reported_and_never_followed(
+    sqlite_pipeline: Any, landing: Path, tmp_path: Path, run_dag: Callable[..., Any]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP SECRET")
+    activity, template = next(iter(demo_templates().items()))
+    outsider = encode_failed_session(
+        sample_blob_session(template, activity, "outsider", 2, "2026-11-21T08:00")
+    )
+    (outside / "valid.txt").write_text(outsider)
+    (landing / "to-secret.txt").symlink_to(outside / "secret.txt")
+    (landing / "to-valid.txt").symlink_to(outside / "valid.txt")
+    (landing / "dangling.txt").symlink_to(tmp_path / "nothing")
+    (landing / "a-folder").mkdir()
+    os.mkfifo(landing / "a-pipe")
+    before = _every_file(outside)
+
+    run = run_dag(DAG_ID)
+
+    assert run.state == DagRunState.SUCCESS
+    assert _every_file(outside) == before, "nothing outside the landing folder changed"
+    assert "outsider" not in {s["user_id"] for s in sqlite_pipeline.stored()}
+    assert len(sqlite_pipeline.stored()) == LEARNERS
+    for folder in ("quarantine", "processed", "duplicates"):
+        assert not any("to-" in n or "dangling" in n for n in _files(landing / folder))
+    assert all((landing / n).is_symlink() for n in ("to-secret.txt", "to-valid.txt", "dangling.txt"))
+    html = _report_html(sqlite_pipeline, run.run_id)
+    for entry, why in [
+        ("to-secret.txt", "symlink"),
+        ("to-valid.txt", "symlink"),
+        ("dangling.txt", "symlink"),
+        ("a-folder", "directory"),
+        ("a-pipe", "special_file"),
+    ]:
+        assert f'<td>{entry}</td><td style="text-align:left">skipped: {why}</td>' in html
+
+
+def test_a_source_outside_the_landing_folder_is_refused_and_nothing_moves(
+    sqlite_pipeline: Any, landing: Path, tmp_path: Path, run_dag: Callable[..., Any]
+) -> None:
+    elsewhere = tmp_path / "not-the-landing-folder"
+    write_sample_blobs(elsewhere, demo_templates(), learners=3)
+    before = {folder: _every_file(folder) for folder in (landing, elsewhere)}
+
+    run = run_dag(DAG_ID, source=str(elsewhere))
+
+    assert run.state == DagRunState.FAILED
+    assert {folder: _every_file(folder) for folder in (landing, elsewhere)} == before
+    assert sqlite_pipeline.stored() == []
+    (plan,) = [ti for ti in run.get_task_instances() if ti.task_id == "plan"]
+    assert plan.state == "failed"
+
+
+def test_a_run_while_another_holds_the_landing_folder_takes_nothing(
+    sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
+) -> None:
+    """A manual run of another DAG id (or a run that outlived max_active_runs) holds the landing
+    folder's lease: this run moves and sends nothing, says so, and the next run sends each blob once."""
+    from learnosity_core.failed_submission.landing import LEASE_TTL, lease_key
+
+    ledger = sqlite_pipeline.ledger()
+    assert ledger.acquire_lease(lease_key(landing), "manual__another-dag", LEASE_TTL) is None
+    before = _every_file(landing)
+
+    busy = run_dag(DAG_ID)
+
+    assert busy.state == DagRunState.SUCCESS
+    assert _every_file(landing) == before and sqlite_pipeline.stored() == []
+    assert "in use by run manual__another-dag" in _report_html(sqlite_pipeline, busy.run_id)
+
+    ledger.release_lease(lease_key(landing), "manual__another-dag")
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    assert len(sqlite_pipeline.stored()) == LEARNERS
+    assert set(sqlite_pipeline.writes().values()) == {1}, "every blob posted once"
+
+
+def test_files_never_overwrite_earlier_ones_and_the_report_adds_up(
+    sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
+) -> None:
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    first = {folder: _every_file(landing / folder) for folder in ("processed", "quarantine", "duplicates")}
+    write_sample_blobs(landing, demo_templates(), learners=LEARNERS)  # the same names dropped again
+
+    run = run_dag(DAG_ID)
+
+    assert run.state == DagRunState.SUCCESS
+    assert _files(landing) == []
+    for folder, files in first.items():
+        now = _every_file(landing / folder)
+        assert {name: now[name] for name in files} == files, f"an earlier file in {folder}/ was replaced"
+        assert len(now) > len(files), f"the second drop's files are in {folder}/ beside the first"
+    html = _report_html(sqlite_pipeline, run.run_id)
+    footer = re.findall(r"<td>(\d+)</td>", html.split("<tfoot>")[1].split("</tfoot>")[0])
+    totals = dict(zip(REPLAY_COLUMNS, map(int, footer), strict=True))
+    dropped = LEARNERS + 1 + len(MALFORMED_BLOBS)
+    assert totals["found"] == dropped
+    parts = ("waiting", "skipped", "invalid", "duplicates", "already_delivered", "staged")
+    assert sum(totals[c] for c in parts) == dropped
+    assert (totals["already_delivered"], totals["duplicates"], totals["staged"]) == (LEARNERS, 1, 0)
+    assert "Learner data at rest" in html
+
+
+def test_staged_learner_data_is_removed_after_a_successful_run_and_kept_owner_only_after_a_failed_one(
+    sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
+) -> None:
+    sqlite_pipeline.emulator.set_faults(Faults(halt_jobs=1))
+    failed = run_dag(DAG_ID)
+    assert failed.state == DagRunState.FAILED
+    kept = sqlite_pipeline.stage / DAG_ID / safe_name(failed.run_id)
+    staged = [p for p in kept.rglob("*") if p.is_file()]
+    assert staged, "a failed run keeps its stage for a look"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in staged} == {0o600}
+
+    sqlite_pipeline.emulator.set_faults(Faults())
+    ok = run_dag(DAG_ID)
+    assert ok.state == DagRunState.SUCCESS
+    assert not (sqlite_pipeline.stage / DAG_ID / safe_name(ok.run_id)).exists()
+    assert kept.exists(), "the failed run's stage stays until the retention period is over"
+    quarantined = [p for p in (landing / "quarantine").iterdir()]
+    assert quarantined and {stat.S_IMODE(p.stat().st_mode) for p in quarantined} == {0o600}

@@ -403,3 +403,14 @@ def test_the_bad_row_corpus_ends_delivered_or_quarantined_and_every_row_adds_up(
     assert "late-scan" in {s["user_id"] for s in stored.values()}
     kept = {r.session_id: r for r in pipeline.ledger().sessions_of_run(first.run_id)}[owner.session_id]
     assert (kept.user_id, kept.status) == (owner.user_id, "completed")
+
+
+def test_staged_learner_data_is_gone_after_a_successful_run(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any]
+) -> None:
+    run = run_dag(DAG_ID)
+    assert run.state == DagRunState.SUCCESS
+    dag_stage = sqlite_pipeline.stage / DAG_ID
+    assert [p for p in dag_stage.rglob("*") if p.is_file()] == [], "no staged batch outlives a successful run"
+    (quarantine_csv,) = sqlite_pipeline.reports.rglob("quarantine.csv")
+    assert quarantine_csv.stat().st_mode & 0o077 == 0, "the quarantine copy is readable by its owner only"

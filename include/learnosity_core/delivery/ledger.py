@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +75,14 @@ runs_table = sa.Table(
     sa.Column("window_end", sa.DateTime(timezone=True)),
     sa.Column("finished", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+leases_table = sa.Table(
+    "learnosity_ledger_leases",
+    metadata,
+    sa.Column("resource", sa.String(1024), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 _CHUNK = 500  # keeps IN (...) lists well under every database's bound-parameter limit
@@ -401,6 +409,47 @@ class Ledger:
                 sa.update(runs_table)
                 .where(runs_table.c.dag_id == dag_id, runs_table.c.run_id == run_id)
                 .values(finished=True, updated_at=_now())
+            )
+
+    # -- leases: one run at a time on a shared resource -----------------------------------------
+
+    def acquire_lease(self, resource: str, holder: str, ttl: timedelta) -> str | None:
+        """Take (or renew) the lease on `resource` for `holder` until now + ttl; None when taken,
+        else the holder that has it. Atomic in the database: of two runs asking at once, one wins.
+        """
+        now = _now()
+        expires = now + ttl
+        with self._engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(leases_table)
+                .where(
+                    leases_table.c.resource == resource,
+                    sa.or_(leases_table.c.holder == holder, leases_table.c.expires_at < now),
+                )
+                .values(holder=holder, expires_at=expires)
+            ).rowcount
+        if taken:
+            return None
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    sa.insert(leases_table).values(resource=resource, holder=holder, expires_at=expires)
+                )
+            return None
+        except sa.exc.IntegrityError:
+            with self._engine.connect() as conn:
+                other: str | None = conn.execute(
+                    sa.select(leases_table.c.holder).where(leases_table.c.resource == resource)
+                ).scalar()
+            return other or "another run"
+
+    def release_lease(self, resource: str, holder: str) -> None:
+        """Give the lease back (only the holder can; an expired one may already be someone else's)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.delete(leases_table).where(
+                    leases_table.c.resource == resource, leases_table.c.holder == holder
+                )
             )
 
     # -- reads for reporting -----------------------------------------------------------------------

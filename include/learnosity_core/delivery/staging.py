@@ -3,20 +3,31 @@
 A run's stage folder holds one file per template, one per batch (at most 50 sessions of one
 activity) and one per shard (the batches one submit task sends). Any pathlib-like object works:
 a `pathlib.Path` in tests, an Airflow `ObjectStoragePath` (local folder or fsspec URL) in DAGs.
+
+Staged files hold learner responses in clear: on a local disk they are created readable by the
+owner only (files 0600, folders 0700), and a run's stage folder is removed once its report is
+written with nothing failed; what a failed run left behind expires after the retention period.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 DataFormat = Literal["from_template", "failed_submission"]
 PLAN_FILE = "plan.json"
+RETENTION_SETTING = "learnosity_stage_retention_days"
+DEFAULT_RETENTION = timedelta(days=7)
+_LOCAL_PROTOCOLS = ("file", "local")
 Summary = TypeVar("Summary", bound=BaseModel)
 
 
@@ -54,6 +65,73 @@ class Shard(BaseModel):
     label: str
 
 
+def local_path(path: Any) -> Path | None:
+    """The local file system path behind `path` (a pathlib path or a `file://` storage path), or
+    None for an object store, where owner-only modes and symlinks do not exist."""
+    if isinstance(path, PurePath):
+        return Path(path)
+    if getattr(path, "protocol", None) in _LOCAL_PROTOCOLS:
+        return Path(path.path)
+    return None
+
+
+def make_private_dir(path: Any) -> None:
+    """Create a folder (and its parents); on a local disk the folder itself is owner-only."""
+    local = local_path(path)
+    if local is None:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    local.mkdir(mode=0o700, parents=True, exist_ok=True)
+    local.chmod(0o700)
+
+
+def write_private_text(path: Any, text: str) -> None:
+    """Write a file with learner data: on a local disk it is never readable by others, not even
+    for the moment between creating and writing it."""
+    local = local_path(path)
+    if local is None:
+        path.write_text(text, encoding="utf-8")
+        return
+    fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        out.write(text)
+
+
+def remove_stage(stage: Any) -> None:
+    """Delete a run's stage folder and everything in it (nothing when it is already gone)."""
+    local = local_path(stage)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+    elif stage.exists():
+        stage.rmdir(recursive=True)
+
+
+def _newest_change(folder: Any) -> datetime | None:
+    local = local_path(folder)
+    if local is None:
+        return None  # object stores: retention is their lifecycle rule's job
+    times = [p.lstat().st_mtime for p in local.rglob("*")] + [local.lstat().st_mtime]
+    return datetime.fromtimestamp(max(times)).astimezone()
+
+
+def expire_stages(dag_stage: Any, retention: timedelta, now: datetime) -> list[str]:
+    """Remove the run folders under one DAG's stage folder that nothing changed for `retention`
+    (runs that failed and kept their files for a look); return their names."""
+    local = local_path(dag_stage)
+    if local is None or not local.is_dir():
+        return []
+    expired = []
+    for run in sorted(local.iterdir()):
+        if run.is_symlink() or not run.is_dir():
+            continue
+        changed = _newest_change(run)
+        if changed is not None and now - changed >= retention:
+            remove_stage(run)
+            expired.append(run.name)
+    return expired
+
+
 def safe_name(value: str) -> str:
     """A file-name-safe form of an id (run ids and activity ids contain ':' and '/').
 
@@ -70,8 +148,8 @@ def template_path(stage: StoragePath, activity_id: str) -> StoragePath:
 
 
 def write_template(stage: StoragePath, activity_id: str, template: dict[str, Any]) -> None:
-    (stage / "templates").mkdir(parents=True, exist_ok=True)
-    template_path(stage, activity_id).write_text(json.dumps(template, ensure_ascii=False), encoding="utf-8")
+    make_private_dir(stage / "templates")
+    write_private_text(template_path(stage, activity_id), json.dumps(template, ensure_ascii=False))
 
 
 def read_template(stage: StoragePath, activity_id: str) -> dict[str, Any]:
@@ -86,9 +164,9 @@ def batch_file(batch_id: str) -> str:
 
 def write_batch(stage: StoragePath, batch: StagedBatch) -> str:
     folder = stage / "batches"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     name = batch_file(batch.batch_id)
-    (folder / name).write_text(batch.model_dump_json(), encoding="utf-8")
+    write_private_text(folder / name, batch.model_dump_json())
     return name
 
 
@@ -101,7 +179,7 @@ def write_session_json_batch(
 ) -> str:
     """Write a from_template batch from pre-serialised session entries without re-encoding them."""
     folder = stage / "batches"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     name = batch_file(batch_id)
     head = json.dumps(
         {
@@ -112,7 +190,7 @@ def write_session_json_batch(
         },
         ensure_ascii=False,
     )
-    (folder / name).write_text(head[:-1] + ',"entries":[' + ",".join(session_json) + "]}", encoding="utf-8")
+    write_private_text(folder / name, head[:-1] + ',"entries":[' + ",".join(session_json) + "]}")
     return name
 
 
@@ -133,11 +211,11 @@ def write_shards(
     stage: StoragePath, shards: Iterable[list[str]], sessions_per_batch: dict[str, int]
 ) -> list[Shard]:
     folder = stage / "shards"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     written: list[Shard] = []
     for number, names in enumerate(shards, start=1):
         path = folder / f"shard-{number:04d}.json"
-        path.write_text(json.dumps(names), encoding="utf-8")
+        write_private_text(path, json.dumps(names))
         sessions = sum(sessions_per_batch[n] for n in names)
         written.append(
             Shard(
@@ -159,7 +237,7 @@ def read_shard(stage: StoragePath, shard: int) -> list[str]:
 
 def write_plan_summary(stage: StoragePath, summary: BaseModel) -> None:
     """What a plan decided, beside its batches, for the tasks after it (both pipelines alike)."""
-    (stage / PLAN_FILE).write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    write_private_text(stage / PLAN_FILE, summary.model_dump_json(indent=2))
 
 
 class PlanMissingError(FileNotFoundError):
@@ -170,7 +248,7 @@ def read_plan_summary(stage: StoragePath, model: type[Summary]) -> Summary:
     path = stage / PLAN_FILE
     if not path.exists():
         raise PlanMissingError(
-            f"no {PLAN_FILE} in {stage}: the plan task did not finish, so nothing was staged or sent; "
-            "its log says why"
+            f"no {PLAN_FILE} in {stage}: the plan task did not finish, so nothing was staged or sent "
+            "(its log says why), or the run already completed and its stage folder was removed"
         )
     return model.model_validate_json(path.read_text(encoding="utf-8"))

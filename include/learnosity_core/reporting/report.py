@@ -35,6 +35,8 @@ class RunReport(BaseModel):
     # Why the run is not green besides failed sessions (held-back share over its limit, ...).
     problems: list[str] = Field(default_factory=list)
     quarantine_csv: str | None = None
+    left_in_place: list[tuple[str, str]] = Field(default_factory=list)  # (entry, why it was not taken)
+    notes: list[str] = Field(default_factory=list)  # e.g. where learner data lives and for how long
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def totals(self) -> dict[str, int]:

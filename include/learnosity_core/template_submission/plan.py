@@ -22,7 +22,13 @@ from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.progress import Progress
-from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary, write_template
+from learnosity_core.delivery.staging import (
+    Shard,
+    StoragePath,
+    write_plan_summary,
+    write_private_text,
+    write_template,
+)
 from learnosity_core.delivery.warehouse import UNDECODABLE, Source
 from learnosity_core.template_submission.extract import (
     Window,
@@ -187,7 +193,7 @@ def plan_template_run(
     quarantine_csv: str | None = None
     if any(c.rows_quarantined for c in counts.values()):
         path = stage / QUARANTINE_FILE
-        path.write_text(quarantine.getvalue(), encoding="utf-8")
+        write_private_text(path, quarantine.getvalue())
         quarantine_csv = str(path)
     summary = PlanSummary(
         run_id=request.run_id,

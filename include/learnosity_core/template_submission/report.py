@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
-from learnosity_core.delivery.staging import StoragePath, read_plan_summary
+from learnosity_core.delivery.staging import StoragePath, read_plan_summary, write_private_text
 from learnosity_core.reporting.render import write_report
 from learnosity_core.reporting.report import (
     PublishedReport,
@@ -147,9 +147,7 @@ def publish_template_report(
     sessions = ledger.sessions_of_run(run_id)
     report = build_template_report(dag_id, plan, sessions, max_quarantine_share)
     if plan.quarantine_csv:
-        (out / QUARANTINE_FILE).write_text(
-            (stage / QUARANTINE_FILE).read_text(encoding="utf-8"), encoding="utf-8"
-        )
+        write_private_text(out / QUARANTINE_FILE, (stage / QUARANTINE_FILE).read_text(encoding="utf-8"))
         report.quarantine_csv = QUARANTINE_FILE
     path = write_report(report, out)
     settled = {SessionStatus.COMPLETED, SessionStatus.QUARANTINED, SessionStatus.REJECTED}

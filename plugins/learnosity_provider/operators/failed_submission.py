@@ -6,8 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from learnosity_core.failed_submission.landing import (
+    ALLOWED_SOURCES_SETTING,
+    DEFAULT_SETTLE_S,
+    SETTLE_SETTING,
+    LandingError,
+    landing_location,
+    parse_allowed_sources,
+    parse_settle_s,
+)
 from learnosity_core.failed_submission.plan import plan_replay
 from learnosity_core.failed_submission.report import publish_replay_report
 from learnosity_core.failed_submission.table import TABLE_SETTING, table_blobs
@@ -18,11 +27,29 @@ LANDING_SETTING = "learnosity_failed_submissions_path"
 
 
 def landing_path(source: str | None) -> ObjectStoragePath:
-    """The `source` param, else Variable `learnosity_failed_submissions_path`, else a local folder."""
+    """Variable `learnosity_failed_submissions_path` (else a local folder), or the `source` param
+    when it names a folder inside it or inside a location of Variable
+    `learnosity_failed_submissions_allowed_sources`; any other `source` fails the task before a
+    file is touched."""
     default = (resources.learnosity_home() / "failed_submissions").as_uri()
-    path = ObjectStoragePath(source or Variable.get(LANDING_SETTING, default=default))
-    path.mkdir(parents=True, exist_ok=True)
+    configured = Variable.get(LANDING_SETTING, default=default)
+    try:
+        allowed = parse_allowed_sources(Variable.get(ALLOWED_SOURCES_SETTING, default=""))
+        location = landing_location(configured, source, allowed)
+    except LandingError as exc:
+        raise AirflowFailException(str(exc)) from None
+    path = ObjectStoragePath(location)
+    if location == configured:
+        path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def settle_s() -> float:
+    """Variable `learnosity_failed_submissions_settle_s`: seconds a file must be unchanged (default 60)."""
+    try:
+        return parse_settle_s(Variable.get(SETTLE_SETTING, default=str(DEFAULT_SETTLE_S)))
+    except LandingError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def warehouse_blobs(warehouse_conn_id: str) -> list[tuple[str, str]]:
@@ -40,7 +67,8 @@ def warehouse_blobs(warehouse_conn_id: str) -> list[tuple[str, str]]:
 class LearnosityReplayPlanOperator(BaseOperator):
     """Collect, validate and deduplicate failed-submission blobs, quarantine bad files, stage batches.
 
-    :param source: landing location override (any fsspec URL); empty: the Variable or default.
+    :param source: a folder inside the landing location (or an allow-listed one); empty: the
+        landing location itself.
     :param dry_run: validate and report; move no file and stage nothing.
     """
 
@@ -66,18 +94,23 @@ class LearnosityReplayPlanOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         dag_id, run_id = dag_and_run(context)
         dry_run = typed_param(bool, self.dry_run_requested, "dry_run")
+        landing = landing_path(typed_param(str | None, self.source, "source") or None)
         summary = plan_replay(
-            landing_path(typed_param(str | None, self.source, "source") or None),
+            landing,
             warehouse_blobs(self.warehouse_conn_id),
             resources.ledger(self.state_conn_id),
             resources.stage_path(dag_id, run_id),
             run_id,
             dry_run=dry_run,
             max_shards=self.max_shards,
+            settle_s=settle_s(),
         )
         self.log.info(
-            "Found %d blobs: %d invalid, %d duplicates, %d already delivered, %d to send%s",
+            "Found %d entries: %d waiting, %d skipped, %d invalid, %d duplicates, %d already delivered, "
+            "%d to send%s",
             summary.found,
+            len(summary.waiting),
+            len(summary.skipped),
             sum(summary.invalid_by_reason.values()),
             summary.duplicates,
             summary.already_delivered,
@@ -88,7 +121,8 @@ class LearnosityReplayPlanOperator(BaseOperator):
 
 
 class LearnosityReplayReportOperator(BaseOperator):
-    """Move completed sessions' files to processed/, write the report, fail if any session failed.
+    """Move completed sessions' files to processed/, write the report, fail if any session failed;
+    the run's stage folder is deleted when nothing failed.
 
     :param source: the same landing location override the plan task was given.
     """
@@ -106,15 +140,16 @@ class LearnosityReplayReportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dag_id, run_id = dag_and_run(context)
         landing = landing_path(typed_param(str | None, self.source, "source") or None)
-        published = publish_or_fail(
-            lambda: publish_replay_report(
-                resources.ledger(self.state_conn_id),
-                resources.stage_path(dag_id, run_id),
-                landing,
-                resources.reports_path(dag_id, run_id),
-                dag_id,
-                run_id,
-            ),
-            "their files stay for the next run",
-        )
+        with resources.retiring_stage(dag_id, run_id):
+            published = publish_or_fail(
+                lambda: publish_replay_report(
+                    resources.ledger(self.state_conn_id),
+                    resources.stage_path(dag_id, run_id),
+                    landing,
+                    resources.reports_path(dag_id, run_id),
+                    dag_id,
+                    run_id,
+                ),
+                "their files stay for the next run",
+            )
         return published.model_dump()

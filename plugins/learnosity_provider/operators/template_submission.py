@@ -129,7 +129,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
     """Write the run's HTML report and quarantine CSV, log a summary, and fail the run (after
     everything is recorded and reported) unless it delivered everything: a session failed or was
     rejected, an activity was held back, or more than `max_quarantine_share` of the rows read were
-    quarantined or held back.
+    quarantined or held back. The run's stage folder is deleted when it delivered everything.
 
     :param max_quarantine_share: 0-1; empty: Variable `learnosity_max_quarantine_share`, else 0.2.
     """
@@ -157,15 +157,16 @@ class LearnosityTemplateReportOperator(BaseOperator):
             resources.max_quarantine_share(self.max_quarantine_share),
             "max_quarantine_share",
         )
-        published = publish_or_fail(
-            lambda: publish_template_report(
-                resources.ledger(self.state_conn_id),
-                resources.stage_path(dag_id, run_id),
-                resources.reports_path(dag_id, run_id),
-                dag_id,
-                run_id,
-                max_quarantine_share=share,
-            ),
-            "re-sent by the next run",
-        )
+        with resources.retiring_stage(dag_id, run_id):
+            published = publish_or_fail(
+                lambda: publish_template_report(
+                    resources.ledger(self.state_conn_id),
+                    resources.stage_path(dag_id, run_id),
+                    resources.reports_path(dag_id, run_id),
+                    dag_id,
+                    run_id,
+                    max_quarantine_share=share,
+                ),
+                "re-sent by the next run",
+            )
         return published.model_dump()

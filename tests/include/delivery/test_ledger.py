@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +110,46 @@ def test_a_session_that_fails_read_back_is_no_longer_delivered(ledger: Ledger) -
     assert (rows["s3"].status, rows["s3"].error) == (SessionStatus.FAILED, "not found on read-back")
     assert rows["s3"].job_reference == "job-1"
     assert ledger.delivered(pairs) == {"s1"}
+
+
+def test_a_lease_has_one_holder_until_it_is_released_or_expires(ledger: Ledger) -> None:
+    hour = timedelta(hours=1)
+    assert ledger.acquire_lease("landing:/srv/drop", "run-a", hour) is None
+    assert ledger.acquire_lease("landing:/srv/drop", "run-b", hour) == "run-a"
+    assert ledger.acquire_lease("landing:/srv/other", "run-b", hour) is None, "another resource is free"
+    assert ledger.acquire_lease("landing:/srv/drop", "run-a", hour) is None, "the holder renews"
+    ledger.release_lease("landing:/srv/drop", "run-b")  # not the holder: nothing happens
+    assert ledger.acquire_lease("landing:/srv/drop", "run-b", hour) == "run-a"
+    ledger.release_lease("landing:/srv/drop", "run-a")
+    assert ledger.acquire_lease("landing:/srv/drop", "run-b", hour) is None
+
+    assert ledger.acquire_lease("landing:/srv/crashed", "run-c", timedelta(seconds=-1)) is None
+    assert ledger.acquire_lease("landing:/srv/crashed", "run-d", hour) is None, "an expired lease is free"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_of_many_runs_asking_at_once_exactly_one_gets_the_lease(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'shared.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    Ledger.from_url(url)
+    start = threading.Barrier(8)
+    answers: dict[str, str | None] = {}
+
+    def ask(holder: str) -> None:
+        ledger = Ledger.from_url(url)
+        start.wait()
+        answers[holder] = ledger.acquire_lease("landing:/srv/drop", holder, timedelta(hours=1))
+
+    threads = [threading.Thread(target=ask, args=(f"run-{n}",)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    winners = [h for h, other in answers.items() if other is None]
+    assert len(answers) == 8 and len(winners) == 1
+    assert {other for other in answers.values() if other is not None} == set(winners)

@@ -7,7 +7,7 @@ from pathlib import Path
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
 from learnosity_core.delivery.staging import read_batch, read_shard
 from learnosity_core.failed_submission.blob import encode_failed_session
-from learnosity_core.failed_submission.landing import settle_files
+from learnosity_core.failed_submission.landing import lease_key, settle_files
 from learnosity_core.failed_submission.plan import plan_replay
 from learnosity_devtools.sample_data import MALFORMED_BLOBS, sample_blob_session
 
@@ -30,7 +30,7 @@ def _blob(user: str, revision: int = 1, saved: str = "2026-11-21T10:00:00") -> s
 def _plan(tmp_path: Path, ledger: Ledger, run: str = "run-1", table: list | None = None, dry: bool = False):  # type: ignore[no-untyped-def]
     stage = tmp_path / "stage" / run
     stage.mkdir(parents=True)
-    return plan_replay(tmp_path / "landing", table or [], ledger, stage, run, dry_run=dry), stage
+    return plan_replay(tmp_path / "landing", table or [], ledger, stage, run, dry_run=dry, settle_s=0), stage
 
 
 def test_malformed_files_are_quarantined_with_their_reasons_and_valid_ones_staged(
@@ -106,6 +106,7 @@ def test_completed_sessions_are_not_sent_again_and_only_their_files_move(
     assert (landing / summary.sources[failed].name).exists(), "a failed session's file stays for the next run"
 
     (landing / moved).write_text((landing / "processed" / moved).read_text())  # the same blob dropped again
+    ledger.release_lease(lease_key(landing), "run-1")  # what run-1's report does
     again, _ = _plan(tmp_path, ledger, run="run-2")
     assert again.already_delivered == 1 and again.staged == 1
     assert [s.name for s in again.sources.values()] == [summary.sources[failed].name]

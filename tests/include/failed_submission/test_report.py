@@ -57,7 +57,7 @@ def _plan(
     out = tmp_path / "reports" / "run-1"
     stage.mkdir(parents=True)
     out.mkdir(parents=True)
-    summary = plan_replay(landing, table or [], ledger, stage, "run-1", dry_run=dry_run)
+    summary = plan_replay(landing, table or [], ledger, stage, "run-1", dry_run=dry_run, settle_s=0)
     return summary, stage, out
 
 
@@ -90,9 +90,12 @@ def test_the_files_of_completed_sessions_move_to_processed(
     assert _files(landing / "duplicates") == ["session-0-older.txt", "session-0-older.txt.reason.txt"]
     assert published.totals == {
         "found": 5,
+        "waiting": 0,
+        "skipped": 0,
         "invalid": 1,
         "duplicates": 1,
         "already_delivered": 0,
+        "staged": 3,
         "submitted": 3,
         "completed": 3,
         "failed": 0,
@@ -196,9 +199,12 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
     (group,) = report.groups
     assert group.counts == {
         "found": 5,
+        "waiting": 0,
+        "skipped": 0,
         "invalid": 1,
         "duplicates": 1,
         "already_delivered": 0,
+        "staged": 3,
         "submitted": 3,
         "completed": 0,
         "failed": 3,  # submitted, outcome never recorded: not delivered

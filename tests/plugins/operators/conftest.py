@@ -129,6 +129,7 @@ def deployment(
     folders = {"STAGE": "stage", "REPORTS": "reports", "FAILED_SUBMISSIONS": "landing"}
     for variable, folder in folders.items():
         monkeypatch.setenv(f"AIRFLOW_VAR_LEARNOSITY_{variable}_PATH", (tmp_path / folder).as_uri())
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_SETTLE_S", "0")  # blobs are written whole
     yield Deployment(
         emulator=emulator,
         warehouse=engine,

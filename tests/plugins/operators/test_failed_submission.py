@@ -109,9 +109,12 @@ def test_a_replay_stores_each_session_once_and_moves_its_file_to_processed(
     assert published["failed"] == 0
     assert published["totals"] == {
         "found": FOUND,
+        "waiting": 0,
+        "skipped": 0,
         "invalid": len(MALFORMED_BLOBS),
         "duplicates": 1,
         "already_delivered": 0,
+        "staged": BLOB_LEARNERS,
         "submitted": BLOB_LEARNERS,
         "completed": BLOB_LEARNERS,
         "failed": 0,
@@ -193,14 +196,14 @@ def test_a_bad_param_fails_naming_it_and_moves_nothing(
     assert not deployment.stage.exists()
 
 
-@pytest.mark.parametrize("as_url", [False, True], ids=["local-path", "file-url"])
-def test_the_source_param_overrides_the_configured_landing_folder(
-    deployment: Any, landing: Path, tmp_path: Path, as_url: bool
+@pytest.mark.parametrize("spelling", ["name", "local-path", "file-url"])
+def test_the_source_param_picks_a_folder_inside_the_landing_folder(
+    deployment: Any, landing: Path, spelling: str
 ) -> None:
-    elsewhere = tmp_path / "support-drop"
+    elsewhere = landing / "support-drop"
     write_sample_blobs(elsewhere, demo_templates(), learners=3)
     configured = _files(landing)
-    source = elsewhere.as_uri() if as_url else str(elsewhere)
+    source = {"name": "support-drop", "local-path": str(elsewhere), "file-url": elsewhere.as_uri()}[spelling]
 
     shards = _plan(deployment, source=source)
     assert _submit_and_record(deployment, shards)["completed"] == 3
@@ -210,6 +213,39 @@ def test_the_source_param_overrides_the_configured_landing_folder(
     assert _files(elsewhere / "processed") == [f"session-{n:04d}.txt" for n in range(3)]
     assert _files(elsewhere) == []
     assert _files(landing) == configured, "the configured landing folder was not touched"
+
+
+@pytest.mark.parametrize("where", ["outside", "parent", "dags-folder-like"])
+def test_a_source_outside_the_landing_folder_is_refused_before_anything_moves(
+    deployment: Any, landing: Path, tmp_path: Path, where: str
+) -> None:
+    target = {
+        "outside": tmp_path / "support-drop",
+        "parent": tmp_path,
+        "dags-folder-like": tmp_path / "dags",
+    }[where]
+    write_sample_blobs(target, demo_templates(), learners=2)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "ledger" not in p.name}
+
+    with pytest.raises(AirflowFailException, match=r"^param source: .* is outside the landing location"):
+        _plan(deployment, source=str(target))
+    with pytest.raises(AirflowFailException, match=r"^param source: "):
+        _report(deployment, source=str(target))
+
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "ledger" not in p.name}
+    assert after == before, "no file anywhere moved or changed"
+    assert deployment.stored() == []
+
+
+def test_an_admin_may_allow_a_location_outside_the_landing_folder(
+    deployment: Any, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drops = tmp_path / "district-drops"
+    write_sample_blobs(drops / "d7", demo_templates(), learners=2)
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_ALLOWED_SOURCES", f'["{drops.as_uri()}"]')
+
+    shards = _plan(deployment, source=str(drops / "d7"))
+    assert sum(s["sessions"] for s in shards) == 2
 
 
 def test_an_empty_source_means_the_configured_folder(deployment: Any, landing: Path) -> None:

@@ -109,7 +109,7 @@ def deployment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: EmulatorServer
 ) -> Iterator[Deployment]:
     """A seeded SQLite warehouse and every connection and Variable set through the environment."""
-    rows = sample_rows(demo_templates(), learners=LEARNERS)
+    rows = sample_rows(demo_templates(), learners=LEARNERS, unknown_activity=False)
     warehouse_path = tmp_path / "warehouse.db"
     engine = sa.create_engine(f"sqlite:///{warehouse_path}")
     seed_warehouse(engine, rows)

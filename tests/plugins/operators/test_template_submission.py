@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowFailException
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.staging import safe_name
 from learnosity_devtools.emulator import Faults
+from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.sample_data import sample_rows
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
@@ -57,11 +59,15 @@ def _deliver(
     return shards, recorded, verified
 
 
-def _report(deployment: Any, run_id: str = RUN) -> dict[str, Any]:
-    published: dict[str, Any] = LearnosityTemplateReportOperator(task_id="report").execute(
-        deployment.context(DAG_ID, run_id)
-    )
+def _report(deployment: Any, run_id: str = RUN, max_quarantine_share: float = 0.5) -> dict[str, Any]:
+    """The sample rows are adversarial: about a third is quarantined, over the default share."""
+    published: dict[str, Any] = LearnosityTemplateReportOperator(
+        task_id="report", max_quarantine_share=max_quarantine_share
+    ).execute(deployment.context(DAG_ID, run_id))
     return published
+
+
+GHOST = "activity-not-in-learnosity"  # no template: its activity is held back, not quarantined
 
 
 def _report_folder(deployment: Any, run_id: str = RUN) -> Path:
@@ -74,6 +80,7 @@ def _staged_sessions(shards: list[dict[str, Any]]) -> int:
 
 
 def test_a_run_delivers_every_valid_session_once_and_reports_it(deployment: Any) -> None:
+    source_rows = deployment.rows
     valid = deployment.valid_sessions()
     shards, recorded, verified = _deliver(deployment, batch_size=5)
 
@@ -99,8 +106,8 @@ def test_a_run_delivers_every_valid_session_once_and_reports_it(deployment: Any)
 
     published = _report(deployment)
     totals = published["totals"]
-    assert published["failed"] == 0
-    assert totals["rows"] == len(deployment.rows)
+    assert published["failed"] == 0 and published["problems"] == []
+    assert totals["rows"] == len(source_rows)
     assert totals["sessions_staged"] == totals["submitted"] == totals["completed"] == len(valid)
     assert totals["verified"] == len(valid) and totals["failed"] == 0
     assert totals["already_delivered"] == 0
@@ -109,24 +116,33 @@ def test_a_run_delivers_every_valid_session_once_and_reports_it(deployment: Any)
     assert "<svg" in html and "dry run" not in html
     with (_report_folder(deployment) / "quarantine.csv").open(encoding="utf-8") as handle:
         quarantined = list(csv.DictReader(handle))
-    ghost = "activity-not-in-learnosity"  # no template: its activity is held back, not quarantined
     assert len(quarantined) == totals["rows_quarantined"]
     invalid = deployment.rows.attrs["invalid_sessions"]
-    assert {(q["activity_id"], q["user_id"]) for q in quarantined} == {k for k in invalid if k[0] != ghost}
-    waiting = int((deployment.rows["activity_id"] == ghost).sum())
-    assert totals["rows_held_back"] == waiting > 0 and ghost in html
-    assert len(deployment.rows) - len(quarantined) - waiting == sum(
-        1
-        for key in zip(deployment.rows["activity_id"], deployment.rows["user_id"], strict=True)
-        if key in valid
-    ), "every input row is sent, in the quarantine, or held back with its activity"
+    assert {(q["activity_id"], q["user_id"]) for q in quarantined} == {k for k in invalid if k[0] != GHOST}
+    keys = zip(source_rows["activity_id"], source_rows["user_id"], strict=True)
+    sent = sum(1 for key in keys if key in valid)
+    assert len(source_rows) - len(quarantined) == sent == totals["rows_staged"], (
+        "every row sent or quarantined"
+    )
+
+
+def test_a_held_back_activity_fails_the_report_after_writing_it(deployment: Any) -> None:
+    ghost = sample_rows(demo_templates(), learners=12)
+    ghost = ghost[ghost["activity_id"] == GHOST]
+    ghost.to_sql("learnosity_responses", deployment.warehouse, if_exists="append", index=False)
+    _deliver(deployment)
+    with pytest.raises(
+        AirflowFailException, match=f"activity {GHOST} was held back: Learnosity has no template"
+    ):
+        _report(deployment)
+    html = (_report_folder(deployment) / "report.html").read_text(encoding="utf-8")
+    waiting = len(ghost)
+    assert f"<td>{GHOST}</td>" in html and "Why this run is not green" in html
+    assert f"+ {waiting} held back" in html
+    assert Ledger.from_url(deployment.ledger_url).last_window_end(DAG_ID) is None
 
 
 def test_the_next_run_starts_where_a_delivered_run_ended(deployment: Any) -> None:
-    with deployment.warehouse.begin() as conn:  # an activity without a template keeps the window open
-        conn.execute(
-            sa.text("DELETE FROM learnosity_responses WHERE activity_id = 'activity-not-in-learnosity'")
-        )
     _deliver(deployment)
     _report(deployment)
     writes = deployment.writes()

@@ -2,13 +2,13 @@
 
 Blob files come from a landing folder (one base64 string per file, as copied from the failed
 submission dialog or downloaded) and optionally from a warehouse table. What happens to each
-file is in `landing`.
+file is in `landing`. A blob naming its session is deduplicated and recorded in the ledger by
+that session (the newer revision wins); one naming none, by its content, so the same blob
+dropped twice is still sent once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +19,7 @@ from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary
+from learnosity_core.delivery.verify import STAND_IN_PREFIX
 from learnosity_core.failed_submission.blob import BlobError, FailedSession, decode_failed_session
 from learnosity_core.failed_submission.landing import (
     DUPLICATES_FOLDER,
@@ -37,6 +38,7 @@ class ReplaySummary(BaseModel):
 
     run_id: str
     dry_run: bool
+    strict: bool = False
     landing: str | None = None
     found: int = 0
     invalid_by_reason: dict[str, int] = Field(default_factory=dict)
@@ -44,17 +46,29 @@ class ReplaySummary(BaseModel):
     already_delivered: int = 0
     staged: int = 0
     shards: list[Shard] = Field(default_factory=list)
-    # session id -> where its blob came from; the file moves to processed/ once the session completed
+    # ledger key (the session id, or a stand-in for a blob naming none) -> where its blob came from;
+    # the file moves on once Learnosity's job says how the session ended
     sources: dict[str, BlobSource] = Field(default_factory=dict)
     invalid: list[tuple[str, str, str]] = Field(default_factory=list)  # (source name, code, message)
+    warnings: list[tuple[str, str]] = Field(default_factory=list)  # (source name, warning) of blobs sent
+    warnings_by_code: dict[str, int] = Field(default_factory=dict)
 
 
 class _Candidate(BaseModel):
     source: BlobSource
     blob: str
     session: FailedSession
-    content_hash: str
     order: int
+
+    @property
+    def key(self) -> str:
+        """The session id when the blob names one, else a stand-in from its content."""
+        return self.session.session_id or ledger_key(self.session)
+
+
+def ledger_key(session: FailedSession) -> str:
+    """A blob naming no session is known by its content: the same blob dropped twice is one."""
+    return f"{STAND_IN_PREFIX}{session.content_hash[: 64 - len(STAND_IN_PREFIX)]}"
 
 
 def normalise_blob(raw: str) -> str:
@@ -62,19 +76,10 @@ def normalise_blob(raw: str) -> str:
     return "".join(raw.split())
 
 
-def content_hash(session: FailedSession) -> str:
-    canonical = json.dumps(session.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _newest_revision(session: FailedSession) -> int:
-    return max((r.revision for r in session.responses.values()), default=0)
-
-
 def _rank(candidate: _Candidate) -> tuple[int, str, int]:
     """Highest revision first, then the latest save, then the last one read."""
     session = candidate.session
-    return (_newest_revision(session), session.dt_saved or "", candidate.order)
+    return (session.newest_revision(), session.dt_saved or "", candidate.order)
 
 
 def plan_replay(
@@ -85,10 +90,12 @@ def plan_replay(
     run_id: str,
     *,
     dry_run: bool = False,
+    strict: bool = False,
     max_shards: int = 16,
 ) -> ReplaySummary:
-    """Decide what this replay sends; move invalid and superseded files out of the landing folder."""
-    summary = ReplaySummary(run_id=run_id, dry_run=dry_run, landing=str(landing))
+    """Decide what this replay sends; move invalid and superseded files out of the landing folder.
+    `strict` quarantines a blob failing a *should* check too (see `blob`)."""
+    summary = ReplaySummary(run_id=run_id, dry_run=dry_run, strict=strict, landing=str(landing))
     reasons: Counter[str] = Counter()
     candidates: list[_Candidate] = []
     files = {p.name: p for p in landing_files(landing)}
@@ -96,7 +103,7 @@ def plan_replay(
     def consider(source: BlobSource, raw: bytes | str) -> None:
         summary.found += 1
         try:
-            session = decode_failed_session(raw)
+            session = decode_failed_session(raw, strict=strict)
         except BlobError as exc:
             reasons[exc.code] += 1
             summary.invalid.append((source.name, exc.code, exc.message))
@@ -105,13 +112,7 @@ def plan_replay(
             return
         text = raw.decode("ascii") if isinstance(raw, bytes) else raw
         candidates.append(
-            _Candidate(
-                source=source,
-                blob=normalise_blob(text),
-                session=session,
-                content_hash=content_hash(session),
-                order=len(candidates),
-            )
+            _Candidate(source=source, blob=normalise_blob(text), session=session, order=len(candidates))
         )
 
     for name, path in files.items():
@@ -122,41 +123,44 @@ def plan_replay(
 
     chosen: dict[str, _Candidate] = {}
     for candidate in candidates:
-        current = chosen.get(candidate.session.session_id)
+        current = chosen.get(candidate.key)
         keep, drop = (
             (candidate, current)
             if current is None or _rank(candidate) > _rank(current)
             else (current, candidate)
         )
-        chosen[candidate.session.session_id] = keep
+        chosen[candidate.key] = keep
         if drop is not None:
             summary.duplicates += 1
+            why = f"{'superseded by' if keep.session.session_id else 'same blob as'} {keep.source.name}"
             log.info(
-                "Duplicate of session %s: keeping %s, setting aside %s",
-                keep.session.session_id,
-                keep.source.name,
-                drop.source.name,
+                "Duplicate of %s: keeping %s, setting aside %s", keep.key, keep.source.name, drop.source.name
             )
             if drop.source.origin == "file" and not dry_run:
-                move(files[drop.source.name], landing, DUPLICATES_FOLDER, f"superseded by {keep.source.name}")
+                move(files[drop.source.name], landing, DUPLICATES_FOLDER, why)
 
-    delivered = ledger.delivered((sid, c.content_hash) for sid, c in chosen.items())
+    delivered = ledger.delivered((key, c.session.content_hash) for key, c in chosen.items())
     summary.already_delivered = len(delivered)
-    ready = [c for sid, c in sorted(chosen.items()) if sid not in delivered]
-    for c in chosen.values():
-        if c.session.session_id in delivered and c.source.origin == "file" and not dry_run:
+    ready = [c for key, c in sorted(chosen.items()) if key not in delivered]
+    for key, c in chosen.items():
+        if key in delivered and c.source.origin == "file" and not dry_run:
             move(files[c.source.name], landing, PROCESSED_FOLDER)
     summary.staged = len(ready)
+    warning_codes: Counter[str] = Counter()
+    for c in ready:
+        summary.warnings.extend((c.source.name, str(w)) for w in c.session.warnings)
+        warning_codes.update(w.code for w in c.session.warnings)
+    summary.warnings_by_code = dict(warning_codes)
     if not dry_run:
         batcher = Batcher(stage, ledger, run_id, "failed_submission", MAX_SESSIONS_PER_SET)
         for c in ready:
             session = c.session
             batcher.add(
                 "replay",
-                SessionEntry(session.session_id, c.content_hash, session.activity_id, session.user_id),
+                SessionEntry(c.key, session.content_hash, session.activity_id, session.user_id),
                 c.blob,
             )
-            summary.sources[session.session_id] = c.source
+            summary.sources[c.key] = c.source
         summary.shards = batcher.finish(max_shards)
     write_plan_summary(stage, summary)
     return summary

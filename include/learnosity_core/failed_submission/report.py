@@ -1,13 +1,21 @@
-"""The failed-submission replay report: blobs found, invalid by reason, duplicates, outcomes."""
+"""The failed-submission replay report, and where each replayed file ends up.
+
+What happens to a sent blob is Learnosity's answer, not ours: its file moves to `processed/` once
+its job completed it, and to `quarantine/` with the job's reason when a completed job rejected
+it. A session whose job halted, timed out or was lost, or that read-back did not find, keeps its
+file in the landing folder for the next run (and fails this one).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 
 from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary
-from learnosity_core.failed_submission.landing import settle_files
+from learnosity_core.delivery.verify import STAND_IN_PREFIX
+from learnosity_core.failed_submission.landing import QUARANTINE_FOLDER, move, settle_files
 from learnosity_core.failed_submission.plan import ReplaySummary
 from learnosity_core.reporting.render import write_report
 from learnosity_core.reporting.report import PublishedReport, ReportGroup, RunReport, failures, outcome_counts
@@ -21,23 +29,58 @@ REPLAY_COLUMNS = [
     "already_delivered",
     "submitted",
     "completed",
+    "rejected",
     "failed",
     "verified",
 ]
 
 
-def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[SessionRow]) -> RunReport:
-    outcomes: Counter[str] = outcome_counts(sessions, key="data_format").get("failed_submission", Counter())
+def rejected_by_job(row: SessionRow, job_statuses: Mapping[str, str | None]) -> bool:
+    """A session a completed job says it did not store (not one a halt, a timeout or read-back failed)."""
+    return (
+        row.status == SessionStatus.FAILED
+        and row.verified is None
+        and row.job_reference is not None
+        and job_statuses.get(row.job_reference) == "completed"
+    )
+
+
+def _label(summary: ReplaySummary, key: str) -> str:
+    """A blob as the report names it: by file (or table row), with its session when it names one."""
+    source = summary.sources.get(key)
+    if source is None:
+        return key
+    return source.name if key.startswith(STAND_IN_PREFIX) else f"{source.name} (session {key})"
+
+
+def build_replay_report(
+    dag_id: str,
+    summary: ReplaySummary,
+    sessions: list[SessionRow],
+    job_statuses: Mapping[str, str | None] | None = None,
+) -> RunReport:
+    rows = [row for row in sessions if row.data_format == "failed_submission"]
+    rejected = [row for row in rows if rejected_by_job(row, job_statuses or {})]
+    rejected_ids = {row.session_id for row in rejected}
+    outcomes: Counter[str] = outcome_counts(
+        [row for row in rows if row.session_id not in rejected_ids], key="data_format"
+    ).get("failed_submission", Counter())
     counts = {
         "found": summary.found,
         "invalid": sum(summary.invalid_by_reason.values()),
         "duplicates": summary.duplicates,
         "already_delivered": summary.already_delivered,
-        "submitted": outcomes.get("submitted", 0),
+        "submitted": outcomes.get("submitted", 0) + len(rejected),
         "completed": outcomes.get("completed", 0),
+        "rejected": len(rejected),
         "failed": outcomes.get("failed", 0),
         "verified": outcomes.get("verified", 0),
     }
+    notes = [
+        (_label(summary, row.session_id), f"rejected by Learnosity, moved to quarantine/: {row.error}")
+        for row in rejected
+    ]
+    notes += [(name, f"sent with a warning: {warning}") for name, warning in summary.warnings]
     return RunReport(
         title="Learnosity failed-submission replay",
         dag_id=dag_id,
@@ -47,8 +90,38 @@ def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[Sess
         columns=REPLAY_COLUMNS,
         groups=[ReportGroup(name="failed submissions", counts=counts)],
         reasons=summary.invalid_by_reason,
-        failures=failures(sessions),
+        warnings=summary.warnings_by_code,
+        failures=[
+            (_label(summary, key), error)
+            for key, error in failures(r for r in rows if r.session_id not in rejected_ids)
+        ],
+        notes=notes,
     )
+
+
+def settle_replayed(
+    landing: StoragePath,
+    summary: ReplaySummary,
+    sessions: list[SessionRow],
+    job_statuses: Mapping[str, str | None],
+) -> tuple[int, int]:
+    """Move each sent file by its job's answer: completed to processed/, rejected to quarantine/
+    with the job's reason; the others stay for the next run. (processed, quarantined) counts."""
+    completed = [row.session_id for row in sessions if row.status == SessionStatus.COMPLETED]
+    processed = settle_files(landing, summary.sources, completed)
+    quarantined = 0
+    for row in sessions:
+        source = summary.sources.get(row.session_id)
+        if source is None or source.origin != "file" or not rejected_by_job(row, job_statuses):
+            continue
+        path = landing / source.name
+        if path.exists():
+            reason = row.error or "rejected"
+            if str(row.job_reference) not in reason:
+                reason += f" (Learnosity job {row.job_reference})"
+            move(path, landing, QUARANTINE_FOLDER, reason)
+            quarantined += 1
+    return processed, quarantined
 
 
 def publish_replay_report(
@@ -59,13 +132,13 @@ def publish_replay_report(
     dag_id: str,
     run_id: str,
 ) -> PublishedReport:
-    """Move completed sessions' files to processed/ (not in a dry run), then write the report."""
+    """Move the sent files by their jobs' answers (not in a dry run), then write the report."""
     summary = read_plan_summary(stage, ReplaySummary)
     sessions = ledger.sessions_of_run(run_id)
+    job_statuses = ledger.job_statuses(run_id)
     if not summary.dry_run:
-        completed = [row.session_id for row in sessions if row.status == SessionStatus.COMPLETED]
-        moved = settle_files(landing, summary.sources, completed)
-        log.info("Moved %d replayed files to processed/", moved)
-    report = build_replay_report(dag_id, summary, sessions)
+        processed, quarantined = settle_replayed(landing, summary, sessions, job_statuses)
+        log.info("Moved %d replayed files to processed/, %d rejected to quarantine/", processed, quarantined)
+    report = build_replay_report(dag_id, summary, sessions, job_statuses)
     path = write_report(report, out)
     return PublishedReport(report=path, totals=report.totals(), failed=report.failed)

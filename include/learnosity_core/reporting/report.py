@@ -30,6 +30,7 @@ class RunReport(BaseModel):
     warnings: dict[str, int] = Field(default_factory=dict)  # responses sent as written, by code
     failures: list[tuple[str, str]] = Field(default_factory=list)
     held_back: list[tuple[str, str]] = Field(default_factory=list)  # (group, why and what to do)
+    notes: list[tuple[str, str]] = Field(default_factory=list)  # (file or row, what became of it and why)
     quarantine_csv: str | None = None
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from pydantic import TypeAdapter, ValidationError
 
 from learnosity_core.failed_submission.plan import plan_replay
 from learnosity_core.failed_submission.report import publish_replay_report
@@ -15,6 +16,7 @@ from learnosity_provider import resources
 from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_param
 
 LANDING_SETTING = "learnosity_failed_submissions_path"
+STRICT_SETTING = "learnosity_failed_submissions_strict"
 
 
 def landing_path(source: str | None) -> ObjectStoragePath:
@@ -37,20 +39,34 @@ def warehouse_blobs(warehouse_conn_id: str) -> list[tuple[str, str]]:
     return table_blobs(engine, table)
 
 
+def strict_checks(requested: bool) -> bool:
+    """The `strict` param, or else Variable `learnosity_failed_submissions_strict` (default false)."""
+    if requested:
+        return True
+    value = Variable.get(STRICT_SETTING, default="false")
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        raise AirflowFailException(f"Variable {STRICT_SETTING}: {value!r} is not true or false") from None
+
+
 class LearnosityReplayPlanOperator(BaseOperator):
     """Collect, validate and deduplicate failed-submission blobs, quarantine bad files, stage batches.
 
     :param source: landing location override (any fsspec URL); empty: the Variable or default.
     :param dry_run: validate and report; move no file and stage nothing.
+    :param strict: quarantine blobs failing a *should* check too (no identity found, responses not
+        in the shape seen, a date that does not parse); off: Variable `learnosity_failed_submissions_strict`.
     """
 
-    template_fields: Sequence[str] = ("source", "dry_run_requested")
+    template_fields: Sequence[str] = ("source", "dry_run_requested", "strict")
 
     def __init__(
         self,
         *,
         source: Any = None,
         dry_run: Any = False,
+        strict: Any = False,
         max_shards: int = 16,
         warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
         state_conn_id: str = resources.STATE_CONN_ID,
@@ -59,6 +75,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
         super().__init__(**kwargs)
         self.source = source
         self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
+        self.strict = strict
         self.max_shards = max_shards
         self.warehouse_conn_id = warehouse_conn_id
         self.state_conn_id = state_conn_id
@@ -73,6 +90,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             resources.stage_path(dag_id, run_id),
             run_id,
             dry_run=dry_run,
+            strict=strict_checks(typed_param(bool, self.strict, "strict")),
             max_shards=self.max_shards,
         )
         self.log.info(
@@ -88,7 +106,8 @@ class LearnosityReplayPlanOperator(BaseOperator):
 
 
 class LearnosityReplayReportOperator(BaseOperator):
-    """Move completed sessions' files to processed/, write the report, fail if any session failed.
+    """Move each sent file by its job's answer (processed/ or quarantine/), write the report, fail
+    if any session failed.
 
     :param source: the same landing location override the plan task was given.
     """

@@ -77,7 +77,7 @@ def normalise_blob(raw: str) -> str:
 
 
 def _rank(candidate: _Candidate) -> tuple[int, str, int]:
-    """Highest revision first, then the latest save, then the last one read."""
+    """Highest revision first, then the latest save, then the last one read (of one session)."""
     session = candidate.session
     return (session.newest_revision(), session.dt_saved or "", candidate.order)
 
@@ -124,11 +124,8 @@ def plan_replay(
     chosen: dict[str, _Candidate] = {}
     for candidate in candidates:
         current = chosen.get(candidate.key)
-        keep, drop = (
-            (candidate, current)
-            if current is None or _rank(candidate) > _rank(current)
-            else (current, candidate)
-        )
+        newer = current is None or (candidate.session.session_id and _rank(candidate) > _rank(current))
+        keep, drop = (candidate, current) if newer else (current, candidate)  # the same content: the first
         chosen[candidate.key] = keep
         if drop is not None:
             summary.duplicates += 1

@@ -83,6 +83,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         dag_id, run_id = dag_and_run(context)
         dry_run = typed_param(bool, self.dry_run_requested, "dry_run")
+        strict = strict_checks(typed_param(bool, self.strict, "strict"))
         summary = plan_replay(
             landing_path(typed_param(str | None, self.source, "source") or None),
             warehouse_blobs(self.warehouse_conn_id),
@@ -90,7 +91,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             resources.stage_path(dag_id, run_id),
             run_id,
             dry_run=dry_run,
-            strict=strict_checks(typed_param(bool, self.strict, "strict")),
+            strict=strict,
             max_shards=self.max_shards,
         )
         self.log.info(

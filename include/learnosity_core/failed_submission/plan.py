@@ -124,17 +124,19 @@ def plan_replay(
     chosen: dict[str, _Candidate] = {}
     for candidate in candidates:
         current = chosen.get(candidate.key)
-        newer = current is None or (candidate.session.session_id and _rank(candidate) > _rank(current))
+        if current is None:
+            chosen[candidate.key] = candidate
+            continue
+        newer = candidate.session.session_id is not None and _rank(candidate) > _rank(current)
         keep, drop = (candidate, current) if newer else (current, candidate)  # the same content: the first
         chosen[candidate.key] = keep
-        if drop is not None:
-            summary.duplicates += 1
-            why = f"{'superseded by' if keep.session.session_id else 'same blob as'} {keep.source.name}"
-            log.info(
-                "Duplicate of %s: keeping %s, setting aside %s", keep.key, keep.source.name, drop.source.name
-            )
-            if drop.source.origin == "file" and not dry_run:
-                move(files[drop.source.name], landing, DUPLICATES_FOLDER, why)
+        summary.duplicates += 1
+        why = f"{'superseded by' if keep.session.session_id else 'same blob as'} {keep.source.name}"
+        log.info(
+            "Duplicate of %s: keeping %s, setting aside %s", keep.key, keep.source.name, drop.source.name
+        )
+        if drop.source.origin == "file" and not dry_run:
+            move(files[drop.source.name], landing, DUPLICATES_FOLDER, why)
 
     delivered = ledger.delivered((key, c.session.content_hash) for key, c in chosen.items())
     summary.already_delivered = len(delivered)

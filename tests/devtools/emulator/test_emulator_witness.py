@@ -457,8 +457,9 @@ def _emulator_identity(doc: dict[str, Any]) -> tuple[str, str, str] | None:
 
 def _client_identity(doc: dict[str, Any]) -> tuple[str, str, str] | None:
     session = decode_failed_session(_blob(doc))
-    ids = (session.session_id, session.user_id, session.activity_id)
-    return None if None in ids else ids  # type: ignore[return-value]
+    if session.session_id is None or session.user_id is None or session.activity_id is None:
+        return None
+    return session.session_id, session.user_id, session.activity_id
 
 
 def _client_verdict(name: str, valid: bool) -> bool:

@@ -22,6 +22,8 @@ from learnosity_core.reporting.report import PublishedReport, ReportGroup, RunRe
 
 log = logging.getLogger(__name__)
 
+MAX_NOTES = 500  # a page a person reads; the counts above cover every file
+
 REPLAY_COLUMNS = [
     "found",
     "invalid",
@@ -81,6 +83,8 @@ def build_replay_report(
         for row in rejected
     ]
     notes += [(name, f"sent with a warning: {warning}") for name, warning in summary.warnings]
+    if len(notes) > MAX_NOTES:
+        notes = [*notes[:MAX_NOTES], ("...", f"{len(notes) - MAX_NOTES} more not listed")]
     return RunReport(
         title="Learnosity failed-submission replay",
         dag_id=dag_id,

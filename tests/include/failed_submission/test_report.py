@@ -286,3 +286,18 @@ def test_documented_jobs_settle_a_blob_naming_no_session_by_their_status(
     published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
     assert "anonymous.txt" in _files(landing / "processed")
     assert (published.totals["completed"], published.totals["rejected"]) == (4, 0)
+
+
+def test_the_per_file_list_is_capped_but_the_counts_are_not(tmp_path: Path, ledger: Ledger) -> None:
+    from learnosity_core.failed_submission.report import MAX_NOTES
+
+    summary = ReplaySummary(
+        run_id="run-1",
+        dry_run=True,
+        found=MAX_NOTES + 3,
+        warnings=[(f"f{n}.txt", "missing_identity: x") for n in range(MAX_NOTES + 3)],
+        warnings_by_code={"missing_identity": MAX_NOTES + 3},
+    )
+    report = build_replay_report(DAG, summary, [])
+    assert len(report.notes) == MAX_NOTES + 1 and report.notes[-1] == ("...", "3 more not listed")
+    assert report.warnings == {"missing_identity": MAX_NOTES + 3}

@@ -8,16 +8,19 @@ Re-submits learner sessions whose online submission failed, in bulk, through the
    regular blob file in it; files still changing or named `*.part`/`*.tmp` wait for a later run,
    links, folders and special files are skipped and reported (one base64 string per file, as copied
    from the failed-submission dialog or downloaded; whitespace tolerated) and, optionally, the
-   table named by Variable `learnosity_failed_submissions_table` (`blob_id`, `blob`). Invalid
-   blobs move to `quarantine/` with a `.reason.txt`; of two blobs for one session the newer
-   (highest revision, then latest save) is kept and the other moves to `duplicates/`; sessions
-   whose same content already completed are not sent again.
+   table named by Variable `learnosity_failed_submissions_table` (`blob_id`, `blob`). A blob
+   that is not base64 of a JSON object (or is empty, or over 5 MiB) moves to `quarantine/` with a
+   `.reason.txt`; one whose inside looks unfamiliar is sent with a warning in the report (param
+   `strict` quarantines it instead). Of two blobs for one session the newer (highest revision,
+   then latest save) is kept and the other moves to `duplicates/`; a blob naming no session is
+   known by its content. What already completed is not sent again.
 2. **submit**: batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`).
 3. **wait_for_jobs** (deferrable) and **record_jobs**: per-session outcomes in the ledger.
 4. **verify**: every completed session is read back; one Learnosity does not have is marked
    failed, so its file stays for the next run.
-5. **report**: completed sessions' files move to `processed/`; failed ones stay for the next run,
-   which fails this run after the HTML report is written.
+5. **report**: completed sessions' files move to `processed/`, ones a job rejected to
+   `quarantine/` with the job's reason; failed ones stay for the next run, which fails this run
+   after the HTML report is written.
 
 Schedule: hourly (`LEARNOSITY_REPLAY_CRON`, default `15 * * * *`, in `LEARNOSITY_TIMEZONE`).
 """
@@ -58,13 +61,22 @@ with DAG(
             description="A folder inside the landing location (or an allowed one); empty: all of it.",
         ),
         "dry_run": Param(False, type="boolean", description="Validate and report; move and send nothing."),
+        "strict": Param(
+            False,
+            type="boolean",
+            description="Also quarantine blobs that only warn (no identity found, unfamiliar responses); "
+            "off: Variable learnosity_failed_submissions_strict.",
+        ),
         "ignore_response_revisions": Param(
             False, type="boolean", description="Overwrite stored responses whatever their revision."
         ),
     },
 ) as dag:
     plan = LearnosityReplayPlanOperator(
-        task_id="plan", source="{{ params.source }}", dry_run="{{ params.dry_run }}"
+        task_id="plan",
+        source="{{ params.source }}",
+        dry_run="{{ params.dry_run }}",
+        strict="{{ params.strict }}",
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ not params.dry_run }}")

@@ -3,9 +3,9 @@
 Seeds a SQLite warehouse with sample responses (every question type, a few thousand learners,
 some deliberately invalid rows), starts the local Data API emulator, runs the
 `learnosity_template_submission` DAG with `airflow dags test`, and prints the run's summary and
-the path of its HTML report; then replays sample failed-submission blobs (valid ones, a
-duplicate and malformed files) with `learnosity_failed_submission_replay`. Everything lives
-under `.demo/`, recreated on every run.
+the path of its HTML report; then replays sample failed-submission blobs (valid ones in three
+inner shapes, a duplicate and malformed files) with `learnosity_failed_submission_replay`.
+Everything lives under `.demo/`, recreated on every run.
 """
 
 from __future__ import annotations

@@ -262,11 +262,40 @@ def sample_blob_session(
     }
 
 
+# Inner shapes a real blob may take (Learnosity does not document it): the one the project first
+# assumed, identity nested in session/meta/activity objects, and camelCase keys without apiVersion.
+BLOB_SHAPES = ("flat", "nested", "camel")
+
+
+def reshape_blob_session(doc: dict[str, Any], shape: str) -> dict[str, Any]:
+    """`sample_blob_session`'s document in one of `BLOB_SHAPES`."""
+    if shape == "flat":
+        return doc
+    if shape == "nested":
+        return {
+            "meta": {"user_id": doc["user_id"], "activity": {"reference": doc["activity_id"]}},
+            "session": {"id": doc["session_id"], "dt_saved": doc["dt_saved"], "responses": doc["responses"]},
+        }
+    if shape == "camel":
+        return {
+            "sessionId": doc["session_id"],
+            "userId": doc["user_id"],
+            "activityId": doc["activity_id"],
+            "dtSaved": doc["dt_saved"],
+            "responses": {
+                rid: {k: v for k, v in response.items() if k != "apiVersion"}
+                for rid, response in doc["responses"].items()
+            },
+        }
+    raise ValueError(f"unknown blob shape {shape!r}; one of {', '.join(BLOB_SHAPES)}")
+
+
+# The envelope broken every way that stops a blob being sent (each is quarantined by its name's reason).
 MALFORMED_BLOBS: dict[str, bytes] = {
     "not-base64.txt": b"this is not base64 at all!",
     "not-utf8.txt": base64.b64encode(b"\xff\xfe\xfa not utf-8"),
     "not-json.txt": base64.b64encode(b"{session: broken"),
-    "no-identity.txt": base64.b64encode(json.dumps({"responses": {"q": {}}}).encode()),
+    "not-object.txt": base64.b64encode(json.dumps([{"session_id": "s1"}]).encode()),
     "empty.txt": b"",
     "binary-junk.bin": bytes(range(256)) * 4,
 }
@@ -275,7 +304,8 @@ MALFORMED_BLOBS: dict[str, bytes] = {
 def write_sample_blobs(
     folder: Any, templates: Mapping[str, dict[str, Any]], learners: int = 20
 ) -> dict[str, int]:
-    """Valid blobs (as copied: wrapped at 76 characters), one older duplicate, and malformed files."""
+    """Valid blobs (as copied: wrapped at 76 characters) in turn in each of `BLOB_SHAPES`, one older
+    duplicate, and malformed files."""
     from learnosity_core.failed_submission.blob import encode_failed_session
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -285,7 +315,7 @@ def write_sample_blobs(
         doc = sample_blob_session(
             template, activity_id, f"online-{n:04d}", 2, f"2026-11-21T10:{n % 60:02d}:00"
         )
-        blob = encode_failed_session(doc)
+        blob = encode_failed_session(reshape_blob_session(doc, BLOB_SHAPES[n % len(BLOB_SHAPES)]))
         wrapped = "\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
         (folder / f"session-{n:04d}.txt").write_text(f"  {wrapped}\n", encoding="ascii")
         written["valid"] += 1

@@ -52,7 +52,7 @@ def test_replay_dag_shape(dagbag: DagBag) -> None:
         "report",
     ]
     assert dag.get_task("submit").pool == "learnosity_api"
-    assert set(dag.params) == {"source", "dry_run", "ignore_response_revisions"}
+    assert set(dag.params) == {"source", "dry_run", "strict", "ignore_response_revisions"}
 
 
 def test_connection_check_dag_is_manual_and_sends_nothing(dagbag: DagBag) -> None:

@@ -19,11 +19,27 @@ from learnosity_core.failed_submission.blob import encode_failed_session
 from learnosity_core.failed_submission.report import REPLAY_COLUMNS
 from learnosity_devtools.emulator import Faults
 from learnosity_devtools.emulator.seed import demo_templates
-from learnosity_devtools.sample_data import MALFORMED_BLOBS, sample_blob_session, write_sample_blobs
+from learnosity_devtools.sample_data import (
+    BLOB_SHAPES,
+    MALFORMED_BLOBS,
+    reshape_blob_session,
+    sample_blob_session,
+    write_sample_blobs,
+)
 
 DAG_ID = "learnosity_failed_submission_replay"
 LEARNERS = 12
 SETTLE = "AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_SETTLE_S"
+# Today's malformed corpus and the reason each is quarantined with, strict or not.
+MALFORMED_REASONS = {
+    "not-base64.txt": "not_base64",
+    "not-utf8.txt": "not_utf8",
+    "not-json.txt": "not_json",
+    "not-object.txt": "not_object",
+    "empty.txt": "empty",
+    "binary-junk.bin": "not_base64",
+    "very-large.txt": "too_large",
+}
 # The replay has no read-back: it must work whether or not the jobs' answers name their sessions.
 pytestmark = pytest.mark.parametrize(
     "emulator_job_detail", [False, True], ids=["documented-jobs", "detailed-jobs"]
@@ -43,6 +59,26 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
+def _blob_files(folder: Path) -> list[str]:
+    return [n for n in _files(folder) if not n.endswith(".reason.txt")]
+
+
+def _reason(folder: Path, name: str) -> str:
+    return (folder / f"{name}.reason.txt").read_text().split(":")[0]
+
+
+def _shaped(user: str, shape: str) -> str:
+    activity, template = next(iter(demo_templates().items()))
+    doc = sample_blob_session(template, activity, user, 2, "2026-11-21T10:00:00")
+    return encode_failed_session(reshape_blob_session(doc, shape))
+
+
+def _unidentified(user: str) -> str:
+    activity, template = next(iter(demo_templates().items()))
+    doc = sample_blob_session(template, activity, user, 2, "2026-11-21T10:00:00")
+    return encode_failed_session({"responses": doc["responses"]})
+
+
 def test_clean_run_replays_valid_blobs_and_quarantines_the_rest(
     sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
 ) -> None:
@@ -55,11 +91,74 @@ def test_clean_run_replays_valid_blobs_and_quarantines_the_rest(
     assert [n for n in _files(landing / "duplicates") if not n.endswith(".reason.txt")] == [
         "session-0000-older-copy.txt"
     ]
-    quarantined = {n for n in _files(landing / "quarantine") if not n.endswith(".reason.txt")}
-    assert quarantined == {*MALFORMED_BLOBS, "very-large.txt"}
-    assert (landing / "quarantine" / "very-large.txt.reason.txt").read_text().startswith("too_large")
+    assert (
+        set(_blob_files(landing / "quarantine"))
+        == {*MALFORMED_BLOBS, "very-large.txt"}
+        == set(MALFORMED_REASONS)
+    )
+    for name, reason in MALFORMED_REASONS.items():
+        assert _reason(landing / "quarantine", name) == reason, name
     (report,) = sqlite_pipeline.reports.rglob("report.html")
     assert "not_base64" in report.read_text()
+
+
+def test_blobs_in_three_inner_shapes_are_each_sent_once_and_processed(
+    sqlite_pipeline: Any, tmp_path: Path, run_dag: Callable[..., Any]
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for shape in BLOB_SHAPES:
+        (landing / f"{shape}.txt").write_text(_shaped(f"learner-{shape}", shape), encoding="ascii")
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    stored = sqlite_pipeline.stored()
+    assert sorted(s["user_id"] for s in stored) == sorted(f"learner-{shape}" for shape in BLOB_SHAPES)
+    assert all(len(s["responses"]) == 2 for s in stored), "each shape's responses are stored"
+    assert set(sqlite_pipeline.writes().values()) == {1}
+    assert _files(landing) == [] and _files(landing / "processed") == sorted(f"{s}.txt" for s in BLOB_SHAPES)
+
+    before = sqlite_pipeline.writes()
+    for path in (landing / "processed").iterdir():  # support drops them again
+        (landing / path.name).write_bytes(path.read_bytes())
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    assert sqlite_pipeline.writes() == before, "nothing sent again"
+    assert _files(landing) == [] and len(_files(landing / "processed")) == 2 * len(BLOB_SHAPES)
+
+
+def test_a_blob_naming_no_session_is_sent_once_and_settled_by_its_job(
+    sqlite_pipeline: Any, tmp_path: Path, run_dag: Callable[..., Any], emulator_job_detail: bool
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "flat.txt").write_text(_shaped("learner-flat", "flat"), encoding="ascii")
+    (landing / "blob-1.txt").write_text(_unidentified("learner-anon"), encoding="ascii")
+    (landing / "blob-2.txt").write_text(_unidentified("learner-anon"), encoding="ascii")
+    assert run_dag(DAG_ID).state == DagRunState.SUCCESS
+    assert [s["user_id"] for s in sqlite_pipeline.stored()] == ["learner-flat"]
+    assert _blob_files(landing / "duplicates") == ["blob-2.txt"]
+    assert _files(landing) == []
+    if emulator_job_detail:  # the job says it stored nothing for it: Learnosity's reason, not ours
+        assert _blob_files(landing / "quarantine") == ["blob-1.txt"]
+        reason = (landing / "quarantine" / "blob-1.txt.reason.txt").read_text()
+        assert reason.startswith("missing_identity: the session data names no session_id")
+    else:  # the documented answer names no session, and there is none to read back: it completed
+        assert _blob_files(landing / "processed") == ["blob-1.txt", "flat.txt"]
+    (report,) = sqlite_pipeline.reports.rglob("report.html")
+    assert "blob-1.txt" in report.read_text() and "missing_identity" in report.read_text()
+
+
+def test_strict_quarantines_blobs_that_would_only_warn(
+    sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
+) -> None:
+    camel = [f"session-{n:04d}.txt" for n in range(LEARNERS) if BLOB_SHAPES[n % 3] == "camel"]
+    assert run_dag(DAG_ID, strict=True).state == DagRunState.SUCCESS
+    assert len(sqlite_pipeline.stored()) == LEARNERS - len(camel)
+    assert set(_blob_files(landing / "quarantine")) == {*MALFORMED_REASONS, *camel}
+    for name in camel:
+        assert _reason(landing / "quarantine", name) == "invalid_response", (
+            "camelCase blobs carry no apiVersion"
+        )
+    for name, reason in MALFORMED_REASONS.items():
+        assert _reason(landing / "quarantine", name) == reason, name
 
 
 def test_rerun_sends_nothing(sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]) -> None:
@@ -129,9 +228,6 @@ def test_blobs_from_a_warehouse_table_are_replayed_too(
     sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sqlalchemy as sa
-
-    from learnosity_core.failed_submission.blob import encode_failed_session
-    from learnosity_devtools.sample_data import sample_blob_session
 
     activity, template = next(iter(demo_templates().items()))
     blob = encode_failed_session(

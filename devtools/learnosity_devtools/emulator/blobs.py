@@ -1,15 +1,24 @@
 """A failed-submission blob, decoded into the session the emulator stores or rejected with the reason.
 
-The Failed Submissions page says only that each entry is a base64 string of "the learner's
-session data", as Items/Assess API offer it when a save fails; what is inside is not published.
-The emulator reads the format the reference notes (section 7) settle on until a real blob is
-captured: base64 of a UTF-8 JSON object naming the session (`session_id` a UUID, `user_id`,
-`activity_id`), with an optional ISO-8601 `dt_saved` and `responses` keyed by response id, each
-a response object as Questions API's `getResponse()` documents it (`type`, `value` a string or
-an array, `apiVersion`) plus the `revision` that revision handling compares.
+The Failed Submissions page documents each entry only as a base64 string of "the learner's
+session data" (the reference notes, section 7); what is inside is not published. So the emulator
+holds a blob to the documented envelope and stores whatever session it can identify in it:
 
-Base64 is RFC 4648's standard alphabet with padding; ASCII whitespace is ignored, because the
-string is copied out of a dialog or an email. No size limit is documented, so none is applied.
+- the envelope: RFC 4648 standard base64 with padding (ASCII whitespace ignored, since the
+  string is copied out of a dialog or an email) of UTF-8 JSON that is an object; no size limit
+  is documented, so none is applied;
+- identity: a session id (any non-blank string), a user id and an activity id, each looked for
+  in the object itself or in an object below it (`session`, `meta`, `activity`, `request`,
+  `user`, `data`, two levels at most), by its snake_case or camelCase name, or as the `id` of
+  the object it names (`session.id`, `user.id`, `activity.id` or `activity.reference`). A blob
+  naming no session, user or activity cannot be stored: `missing_identity`;
+- what is stored: the first non-empty `responses` object found the same way, one response per
+  key whose value is an object, as sent; its `revision` (1 when it gives no integer of at least
+  1) is what revision handling compares. `dt_saved`/`dtSaved`, when it is an ISO-8601 time, is
+  the save time; anything else is ignored.
+
+These rules are the emulator's own, written apart from the client's so that the two can witness
+each other (tests/devtools/emulator/test_emulator_witness.py).
 """
 
 from __future__ import annotations
@@ -18,25 +27,32 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from learnosity_devtools.emulator.codes import (
     EMPTY,
-    INVALID_DT_SAVED,
-    INVALID_RESPONSE,
-    MISSING_RESPONSES,
+    MISSING_IDENTITY,
     NOT_BASE64,
     NOT_JSON,
     NOT_OBJECT,
     NOT_UTF8,
     Rejected,
 )
-from learnosity_devtools.emulator.identity import check_identity
 
 _ASCII_WHITESPACE: Final = re.compile(r"[ \t\n\r\f\v]+")
-_VALUE_TYPES: Final[dict[str, type]] = {"array": list, "string": str}
+_NESTED: Final = ("session", "meta", "activity", "request", "user", "data")
+_DEPTH: Final = 2
+# field -> its names anywhere, and the names it has inside the object it identifies
+_FIELDS: Final[dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]]] = {
+    "session_id": (("session_id", "sessionId"), "session", ("id",)),
+    "user_id": (("user_id", "userId"), "user", ("id",)),
+    "activity_id": (("activity_id", "activityId"), "activity", ("id", "reference")),
+    "dt_saved": (("dt_saved", "dtSaved"), None, ()),
+    "responses": (("responses",), None, ()),
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +60,9 @@ class FailedSession:
     session_id: str
     user_id: str
     activity_id: str
-    saved_at: float | None  # epoch seconds of `dt_saved`; None when the blob has none
+    saved_at: float | None  # epoch seconds of `dt_saved`; None when the blob gives none
     responses: dict[str, dict[str, Any]]  # stored as sent, by response id
+    revisions: dict[str, int]  # by response id: what revision handling compares
 
 
 def _json_text(blob: str) -> str:
@@ -66,9 +83,10 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _document(text: str) -> dict[str, Any]:
+def read_envelope(blob: str) -> dict[str, Any]:
+    """The JSON object a blob carries, or `Rejected` when it is not the documented envelope."""
     try:
-        doc = json.loads(text, parse_constant=_no_constants)
+        doc = json.loads(_json_text(blob), parse_constant=_no_constants)
     except ValueError as exc:
         raise Rejected(NOT_JSON, f"the decoded text is not JSON ({exc})") from None
     if not isinstance(doc, dict):
@@ -76,64 +94,57 @@ def _document(text: str) -> dict[str, Any]:
     return doc
 
 
-def _saved_at(dt_saved: Any) -> float | None:
+def _objects(doc: Mapping[str, Any]) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
+    """The document, then the objects below it, breadth first, each with the key it is under."""
+    level: list[tuple[str | None, Mapping[str, Any]]] = [(None, doc)]
+    for depth in range(_DEPTH + 1):
+        yield from level
+        if depth < _DEPTH:
+            level = [(k, obj[k]) for _, obj in level for k in _NESTED if isinstance(obj.get(k), Mapping)]
+
+
+def lookup(doc: Mapping[str, Any], field: str) -> list[Any]:
+    """Every value the document gives for `field`, in the order the rules above try them."""
+    names, owner, own = _FIELDS[field]
+    return [obj[n] for key, obj in _objects(doc) for n in names + (own if key == owner else ()) if n in obj]
+
+
+def _first_name(doc: Mapping[str, Any], field: str) -> str | None:
+    return next((v for v in lookup(doc, field) if isinstance(v, str) and v.strip()), None)
+
+
+def _saved_at(doc: Mapping[str, Any]) -> float | None:
     """Naive times are UTC, as the rest of the API's times are."""
-    if dt_saved is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(dt_saved)
-    except (TypeError, ValueError):
-        raise Rejected(INVALID_DT_SAVED, f"dt_saved {dt_saved!r} is not an ISO-8601 time") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def _is_count(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def _response_fault(obj: Any) -> str | None:
-    if not isinstance(obj, dict):
-        return "must be an object"
-    kind = obj.get("type")
-    if kind not in _VALUE_TYPES:
-        return f"type must be 'array' or 'string', got {kind!r}"
-    if "value" not in obj:
-        return "value is missing (null records an unattempted question)"
-    if obj["value"] is not None and not isinstance(obj["value"], _VALUE_TYPES[kind]):
-        return f"value must be {'an array' if kind == 'array' else 'a string'} or null for type {kind!r}"
-    api_version = obj.get("apiVersion")
-    if not (isinstance(api_version, str) and api_version.strip()):
-        return "apiVersion must be a non-empty string"
-    if not _is_count(obj.get("revision"), 1):
-        return f"revision must be an integer of at least 1, got {obj.get('revision')!r}"
-    for count in ("characterCount", "wordCount"):
-        if count in obj and not _is_count(obj[count], 0):
-            return f"{count} must be an integer of at least 0"
-    if "responses" in obj and not isinstance(obj["responses"], list):
-        return "responses must be an array"
+    for value in lookup(doc, "dt_saved"):
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            continue
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     return None
 
 
-def _responses(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    responses = doc.get("responses")
-    if not isinstance(responses, dict) or not responses:
-        raise Rejected(MISSING_RESPONSES, "responses must be an object with a response per response id")
-    for response_id, obj in responses.items():
-        fault = _response_fault(obj)
-        if fault is not None:
-            raise Rejected(INVALID_RESPONSE, f"response {response_id!r}: {fault}")
-    return responses
+def _revision(response: Mapping[str, Any]) -> int:
+    revision = response.get("revision")
+    if isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1:
+        return revision
+    return 1
 
 
 def decode_blob(blob: str) -> FailedSession:
-    """The session a blob holds, or `Rejected` with the first reason it cannot be stored."""
-    doc = _document(_json_text(blob))
-    check_identity(doc)
-    saved_at = _saved_at(doc.get("dt_saved"))
+    """The session a blob holds, or `Rejected` with the reason it cannot be stored."""
+    doc = read_envelope(blob)
+    identity = {f: _first_name(doc, f) for f in ("session_id", "user_id", "activity_id")}
+    missing = [f for f, v in identity.items() if v is None]
+    if missing:
+        raise Rejected(MISSING_IDENTITY, f"the session data names no {', '.join(missing)}")
+    found = next((v for v in lookup(doc, "responses") if isinstance(v, Mapping) and v), {})
+    responses = {str(rid): dict(obj) for rid, obj in found.items() if isinstance(obj, Mapping)}
     return FailedSession(
-        session_id=doc["session_id"],
-        user_id=doc["user_id"],
-        activity_id=doc["activity_id"],
-        saved_at=saved_at,
-        responses=_responses(doc),
+        session_id=str(identity["session_id"]),
+        user_id=str(identity["user_id"]),
+        activity_id=str(identity["activity_id"]),
+        saved_at=_saved_at(doc),
+        responses=responses,
+        revisions={rid: _revision(obj) for rid, obj in responses.items()},
     )

@@ -27,7 +27,6 @@ NOT_BASE64: Final = "not_base64"
 NOT_UTF8: Final = "not_utf8"
 NOT_JSON: Final = "not_json"
 NOT_OBJECT: Final = "not_object"
-INVALID_DT_SAVED: Final = "invalid_dt_saved"
 # Across entries and requests.
 DUPLICATE_SESSION: Final = "duplicate_session"
 SESSION_CONFLICT: Final = "session_conflict"

@@ -5,7 +5,7 @@ object against its question (`responses`), a failed-submission blob (`blobs`), w
 entry is (`identity`). Added here is what only makes sense for a whole session or request: one
 response per question, a `revision` of at least 1, and a session id at most once per request. A
 failed submission names no question types; when its activity is a seeded one, they are taken
-from there.
+from there, and its responses are stored as sent.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _failed_session(index: int, blob: str, known: Mapping[str, Mapping[str, Ques
             ResponseWrite(
                 response_id=response_id,
                 question_type=questions[response_id].type if response_id in questions else None,
-                revision=response["revision"],
+                revision=session.revisions[response_id],
                 response=response,
             )
             for response_id, response in session.responses.items()

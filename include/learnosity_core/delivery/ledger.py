@@ -467,6 +467,16 @@ class Ledger:
                 jobs.setdefault(ref, []).append(sid)
         return jobs
 
+    def job_statuses(self, run_id: str) -> dict[str, str | None]:
+        """job reference -> the status last recorded for it, for the jobs of this run."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(batches_table.c.job_reference, batches_table.c.job_status).where(
+                    batches_table.c.run_id == run_id, batches_table.c.job_reference.is_not(None)
+                )
+            )
+            return {ref: status for ref, status in rows}
+
     def sessions_of_run(self, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(sessions_table).where(sessions_table.c.run_id == run_id))

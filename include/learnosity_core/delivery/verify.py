@@ -30,6 +30,10 @@ class VerifyResult(BaseModel):
     mismatched: int
 
 
+# A failed-submission blob that names no session is staged under a stand-in key starting with this:
+# there is no session id to read back, so its job's answer is all there is to go by.
+STAND_IN_PREFIX = "blob:"
+
 # What we send in a response object (`responses`: clozeformula's boxes). A stored response also
 # carries what the service adds (revision, apiVersion, timestamps, score, ...): never compared.
 COMPARED_FIELDS = ("type", "value", "characterCount", "wordCount", "responses")
@@ -62,11 +66,13 @@ def compare_sessions(
 def sent_sessions(ledger: Ledger, stage: StoragePath, run_id: str) -> dict[str, Mapping[str, Any]]:
     """session id -> what to compare on read-back, for the run's completed sessions: the entry
     sent (`from_template`), or nothing but the session's presence (a failed-submission blob,
-    whose inner shape is not documented)."""
+    whose inner shape is not documented; one naming no session is not read back at all)."""
     completed = {
         row.session_id: row.batch_id
         for row in ledger.sessions_of_run(run_id)
-        if row.status == SessionStatus.COMPLETED and row.batch_id is not None
+        if row.status == SessionStatus.COMPLETED
+        and row.batch_id is not None
+        and not row.session_id.startswith(STAND_IN_PREFIX)
     }
     sent: dict[str, Mapping[str, Any]] = {}
     for batch_id in sorted(set(completed.values())):

@@ -2,13 +2,13 @@
 
 Blob files come from a landing folder (one base64 string per file, as copied from the failed
 submission dialog or downloaded) and optionally from a warehouse table. What happens to each
-file is in `landing`.
+file is in `landing`. A blob naming its session is deduplicated and recorded in the ledger by
+that session (the newer revision wins); one naming none, by its content, so the same blob
+dropped twice is still sent once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections import Counter
@@ -20,6 +20,7 @@ from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary
+from learnosity_core.delivery.verify import STAND_IN_PREFIX
 from learnosity_core.failed_submission.blob import TOO_LARGE, BlobError, FailedSession, decode_failed_session
 from learnosity_core.failed_submission.landing import (
     CHANGED_WHILE_READ,
@@ -44,6 +45,7 @@ class ReplaySummary(BaseModel):
 
     run_id: str
     dry_run: bool
+    strict: bool = False
     landing: str | None = None
     busy_with: str | None = None  # the run holding the landing location: this one took nothing
     # every landing entry and table row once: found = waiting + skipped + invalid + duplicates
@@ -56,17 +58,29 @@ class ReplaySummary(BaseModel):
     already_delivered: int = 0
     staged: int = 0
     shards: list[Shard] = Field(default_factory=list)
-    # session id -> where its blob came from; the file moves to processed/ once the session completed
+    # ledger key (the session id, or a stand-in for a blob naming none) -> where its blob came from;
+    # the file moves on once Learnosity's job says how the session ended
     sources: dict[str, BlobSource] = Field(default_factory=dict)
     invalid: list[tuple[str, str, str]] = Field(default_factory=list)  # (source name, code, message)
+    warnings: list[tuple[str, str]] = Field(default_factory=list)  # (source name, warning) of blobs sent
+    warnings_by_code: dict[str, int] = Field(default_factory=dict)
 
 
 class _Candidate(BaseModel):
     source: BlobSource
     blob: str
     session: FailedSession
-    content_hash: str
     order: int
+
+    @property
+    def key(self) -> str:
+        """The session id when the blob names one, else a stand-in from its content."""
+        return self.session.session_id or ledger_key(self.session)
+
+
+def ledger_key(session: FailedSession) -> str:
+    """A blob naming no session is known by its content: the same blob dropped twice is one."""
+    return f"{STAND_IN_PREFIX}{session.content_hash[: 64 - len(STAND_IN_PREFIX)]}"
 
 
 def normalise_blob(raw: str) -> str:
@@ -74,19 +88,10 @@ def normalise_blob(raw: str) -> str:
     return "".join(raw.split())
 
 
-def content_hash(session: FailedSession) -> str:
-    canonical = json.dumps(session.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _newest_revision(session: FailedSession) -> int:
-    return max((r.revision for r in session.responses.values()), default=0)
-
-
 def _rank(candidate: _Candidate) -> tuple[int, str, int]:
-    """Highest revision first, then the latest save, then the last one read."""
+    """Highest revision first, then the latest save, then the last one read (of one session)."""
     session = candidate.session
-    return (_newest_revision(session), session.dt_saved or "", candidate.order)
+    return (session.newest_revision(), session.dt_saved or "", candidate.order)
 
 
 def plan_replay(
@@ -97,15 +102,17 @@ def plan_replay(
     run_id: str,
     *,
     dry_run: bool = False,
+    strict: bool = False,
     max_shards: int = 16,
     settle_s: float = DEFAULT_SETTLE_S,
     now: float | None = None,
 ) -> ReplaySummary:
     """Decide what this replay sends; move invalid and superseded files out of the landing folder.
 
-    A run that is not a dry run first takes the landing location's lease; when another run holds
-    it, this one lists, moves and stages nothing (its summary says which run has it)."""
-    summary = ReplaySummary(run_id=run_id, dry_run=dry_run, landing=str(landing))
+    `strict` quarantines a blob failing a *should* check too (see `blob`). A run that is not a dry
+    run first takes the landing location's lease; when another run holds it, this one lists,
+    moves and stages nothing (its summary says which run has it)."""
+    summary = ReplaySummary(run_id=run_id, dry_run=dry_run, strict=strict, landing=str(landing))
     if not dry_run:
         summary.busy_with = ledger.acquire_lease(lease_key(landing), run_id, LEASE_TTL)
         if summary.busy_with is not None:
@@ -136,19 +143,13 @@ def plan_replay(
     def consider(source: BlobSource, raw: bytes | str) -> None:
         summary.found += 1
         try:
-            session = decode_failed_session(raw)
+            session = decode_failed_session(raw, strict=strict)
         except BlobError as exc:
             reject(source, exc)
             return
         text = raw.decode("ascii") if isinstance(raw, bytes) else raw
         candidates.append(
-            _Candidate(
-                source=source,
-                blob=normalise_blob(text),
-                session=session,
-                content_hash=content_hash(session),
-                order=len(candidates),
-            )
+            _Candidate(source=source, blob=normalise_blob(text), session=session, order=len(candidates))
         )
 
     for file in listing.files:
@@ -171,39 +172,41 @@ def plan_replay(
 
     chosen: dict[str, _Candidate] = {}
     for candidate in candidates:
-        current = chosen.get(candidate.session.session_id)
-        keep, drop = (
-            (candidate, current)
-            if current is None or _rank(candidate) > _rank(current)
-            else (current, candidate)
+        current = chosen.get(candidate.key)
+        if current is None:
+            chosen[candidate.key] = candidate
+            continue
+        newer = candidate.session.session_id is not None and _rank(candidate) > _rank(current)
+        keep, drop = (candidate, current) if newer else (current, candidate)  # the same content: the first
+        chosen[candidate.key] = keep
+        why = f"{'superseded by' if keep.session.session_id else 'same blob as'} {keep.source.name}"
+        log.info(
+            "Duplicate of %s: keeping %s, setting aside %s", keep.key, keep.source.name, drop.source.name
         )
-        chosen[candidate.session.session_id] = keep
-        if drop is not None:
-            log.info(
-                "Duplicate of session %s: keeping %s, setting aside %s",
-                keep.session.session_id,
-                keep.source.name,
-                drop.source.name,
-            )
-            if set_aside(drop.source, DUPLICATES_FOLDER, f"superseded by {keep.source.name}"):
-                summary.duplicates += 1
+        if set_aside(drop.source, DUPLICATES_FOLDER, why):
+            summary.duplicates += 1
 
-    delivered = ledger.delivered((sid, c.content_hash) for sid, c in chosen.items())
-    ready = [c for sid, c in sorted(chosen.items()) if sid not in delivered]
-    for c in chosen.values():
-        if c.session.session_id in delivered and set_aside(c.source, PROCESSED_FOLDER):
+    delivered = ledger.delivered((key, c.session.content_hash) for key, c in chosen.items())
+    ready = [c for key, c in sorted(chosen.items()) if key not in delivered]
+    for key, c in chosen.items():
+        if key in delivered and set_aside(c.source, PROCESSED_FOLDER):
             summary.already_delivered += 1
     summary.staged = len(ready)
+    warning_codes: Counter[str] = Counter()
+    for c in ready:
+        summary.warnings.extend((c.source.name, str(w)) for w in c.session.warnings)
+        warning_codes.update(w.code for w in c.session.warnings)
+    summary.warnings_by_code = dict(warning_codes)
     if not dry_run:
         batcher = Batcher(stage, ledger, run_id, "failed_submission", MAX_SESSIONS_PER_SET)
         for c in ready:
             session = c.session
             batcher.add(
                 "replay",
-                SessionEntry(session.session_id, c.content_hash, session.activity_id, session.user_id),
+                SessionEntry(c.key, session.content_hash, session.activity_id, session.user_id),
                 c.blob,
             )
-            summary.sources[session.session_id] = c.source
+            summary.sources[c.key] = c.source
         summary.shards = batcher.finish(max_shards)
     write_plan_summary(stage, summary)
     return summary

@@ -1,19 +1,36 @@
-"""The failed-submission replay report: every landing entry and table row accounted for (found =
-waiting + skipped + invalid + duplicates + already_delivered + staged), then the outcomes."""
+"""The failed-submission replay report, and where each replayed file ends up.
+
+Every landing entry and table row is accounted for (found = waiting + skipped + invalid +
+duplicates + already_delivered + staged), then the outcomes. What happens to a sent blob is
+Learnosity's answer, not ours: its file moves to `processed/` once its job completed it, and to
+`quarantine/` with Learnosity's reason when it was rejected (the request refused it, or a
+completed job did not store it). A session whose job halted, timed out or was lost, or that
+read-back did not find, keeps its file in the landing folder for the next run (and fails this one).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 
 from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary
-from learnosity_core.failed_submission.landing import LEASE_TTL, lease_key, settle_files
+from learnosity_core.delivery.verify import STAND_IN_PREFIX
+from learnosity_core.failed_submission.landing import (
+    LEASE_TTL,
+    QUARANTINE_FOLDER,
+    lease_key,
+    move,
+    settle_files,
+)
 from learnosity_core.failed_submission.plan import ReplaySummary
 from learnosity_core.reporting.render import write_report
 from learnosity_core.reporting.report import PublishedReport, ReportGroup, RunReport, failures, outcome_counts
 
 log = logging.getLogger(__name__)
+
+MAX_NOTES = 500  # a page a person reads; the counts above cover every file
 
 REPLAY_COLUMNS = [
     "found",
@@ -25,6 +42,7 @@ REPLAY_COLUMNS = [
     "staged",
     "submitted",
     "completed",
+    "rejected",
     "failed",
     "verified",
 ]
@@ -38,8 +56,37 @@ LEARNER_DATA = (
 )
 
 
-def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[SessionRow]) -> RunReport:
-    outcomes: Counter[str] = outcome_counts(sessions, key="data_format").get("failed_submission", Counter())
+def rejected_by_job(row: SessionRow, job_statuses: Mapping[str, str | None]) -> bool:
+    """A session Learnosity rejected: its request was refused (`rejected`), or a completed job says
+    it did not store it (not one a halt, a timeout or read-back failed)."""
+    return row.status == SessionStatus.REJECTED or (
+        row.status == SessionStatus.FAILED
+        and row.verified is None
+        and row.job_reference is not None
+        and job_statuses.get(row.job_reference) == "completed"
+    )
+
+
+def _label(summary: ReplaySummary, key: str) -> str:
+    """A blob as the report names it: by file (or table row), with its session when it names one."""
+    source = summary.sources.get(key)
+    if source is None:
+        return key
+    return source.name if key.startswith(STAND_IN_PREFIX) else f"{source.name} (session {key})"
+
+
+def build_replay_report(
+    dag_id: str,
+    summary: ReplaySummary,
+    sessions: list[SessionRow],
+    job_statuses: Mapping[str, str | None] | None = None,
+) -> RunReport:
+    rows = [row for row in sessions if row.data_format == "failed_submission"]
+    rejected = [row for row in rows if rejected_by_job(row, job_statuses or {})]
+    rejected_ids = {row.session_id for row in rejected}
+    outcomes: Counter[str] = outcome_counts(
+        [row for row in rows if row.session_id not in rejected_ids], key="data_format"
+    ).get("failed_submission", Counter())
     counts = {
         "found": summary.found,
         "waiting": len(summary.waiting),
@@ -48,8 +95,9 @@ def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[Sess
         "duplicates": summary.duplicates,
         "already_delivered": summary.already_delivered,
         "staged": summary.staged,
-        "submitted": outcomes.get("submitted", 0),
+        "submitted": outcomes.get("submitted", 0) + sum(1 for row in rejected if row.job_reference),
         "completed": outcomes.get("completed", 0),
+        "rejected": len(rejected),
         "failed": outcomes.get("failed", 0),
         "verified": outcomes.get("verified", 0),
     }
@@ -58,6 +106,13 @@ def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[Sess
         window = f"{window}, in use by run {summary.busy_with}: this run took nothing from it"
     left = [(name, f"waiting: {why}") for name, why in sorted(summary.waiting.items())]
     left += [(name, f"skipped: {why}") for name, why in sorted(summary.skipped.items())]
+    notes = [
+        (_label(summary, row.session_id), f"rejected by Learnosity, moved to quarantine/: {row.error}")
+        for row in rejected
+    ]
+    notes += [(name, f"sent with a warning: {warning}") for name, warning in summary.warnings]
+    if len(notes) > MAX_NOTES:
+        notes = [*notes[:MAX_NOTES], ("...", f"{len(notes) - MAX_NOTES} more not listed")]
     return RunReport(
         title="Learnosity failed-submission replay",
         dag_id=dag_id,
@@ -67,10 +122,38 @@ def build_replay_report(dag_id: str, summary: ReplaySummary, sessions: list[Sess
         columns=REPLAY_COLUMNS,
         groups=[ReportGroup(name="failed submissions", counts=counts)],
         reasons=summary.invalid_by_reason,
-        failures=failures(sessions),
+        warnings=summary.warnings_by_code,
+        failures=[
+            (_label(summary, key), error)
+            for key, error in failures(r for r in rows if r.session_id not in rejected_ids)
+        ],
         left_in_place=left,
+        per_file=notes,
         notes=[LEARNER_DATA],
     )
+
+
+def settle_replayed(
+    landing: StoragePath,
+    summary: ReplaySummary,
+    sessions: list[SessionRow],
+    job_statuses: Mapping[str, str | None],
+) -> tuple[int, int]:
+    """Move each sent file by its job's answer: completed to processed/, rejected to quarantine/
+    with the job's reason; the others stay for the next run. (processed, quarantined) counts."""
+    completed = [row.session_id for row in sessions if row.status == SessionStatus.COMPLETED]
+    processed = settle_files(landing, summary.sources, completed)
+    quarantined = 0
+    for row in sessions:
+        source = summary.sources.get(row.session_id)
+        if source is None or source.origin != "file" or not rejected_by_job(row, job_statuses):
+            continue
+        reason = row.error or "rejected"
+        if row.job_reference and row.job_reference not in reason:
+            reason += f" (Learnosity job {row.job_reference})"
+        if move(landing, source.name, QUARANTINE_FOLDER, reason, fingerprint=source.fingerprint) is not None:
+            quarantined += 1
+    return processed, quarantined
 
 
 def publish_replay_report(
@@ -81,23 +164,27 @@ def publish_replay_report(
     dag_id: str,
     run_id: str,
 ) -> PublishedReport:
-    """Move completed sessions' files to processed/ (not in a dry run), give the landing location's
+    """Move the sent files by their jobs' answers (not in a dry run), give the landing location's
     lease back, then write the report. Files move only while this run still holds the lease: one
     that expired and was taken by another run leaves them to that run."""
     key = lease_key(landing)
     try:
         summary = read_plan_summary(stage, ReplaySummary)
         sessions = ledger.sessions_of_run(run_id)
+        job_statuses = ledger.job_statuses(run_id)
         if not summary.dry_run and summary.busy_with is None:
             holder = ledger.acquire_lease(key, run_id, LEASE_TTL)
             if holder is None:
-                completed = [row.session_id for row in sessions if row.status == SessionStatus.COMPLETED]
-                moved = settle_files(landing, summary.sources, completed)
-                log.info("Moved %d replayed files to processed/", moved)
+                processed, quarantined = settle_replayed(landing, summary, sessions, job_statuses)
+                log.info(
+                    "Moved %d replayed files to processed/, %d rejected to quarantine/",
+                    processed,
+                    quarantined,
+                )
             else:
                 log.warning("Run %s took over %s: it moves this run's files", holder, landing)
     finally:
         ledger.release_lease(key, run_id)
-    report = build_replay_report(dag_id, summary, sessions)
+    report = build_replay_report(dag_id, summary, sessions, job_statuses)
     path = write_report(report, out)
     return PublishedReport(report=path, totals=report.totals(), failed=report.failed)

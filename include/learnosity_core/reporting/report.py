@@ -34,6 +34,7 @@ class RunReport(BaseModel):
     balance: str | None = None
     # Why the run is not green besides failed sessions (held-back share over its limit, ...).
     problems: list[str] = Field(default_factory=list)
+    per_file: list[tuple[str, str]] = Field(default_factory=list)  # (file or row, what became of it and why)
     quarantine_csv: str | None = None
     left_in_place: list[tuple[str, str]] = Field(default_factory=list)  # (entry, why it was not taken)
     notes: list[str] = Field(default_factory=list)  # e.g. where learner data lives and for how long

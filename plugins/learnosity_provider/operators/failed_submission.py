@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from pydantic import TypeAdapter, ValidationError
 
 from learnosity_core.failed_submission.landing import (
     ALLOWED_SOURCES_SETTING,
@@ -24,6 +25,7 @@ from learnosity_provider import resources
 from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_param
 
 LANDING_SETTING = "learnosity_failed_submissions_path"
+STRICT_SETTING = "learnosity_failed_submissions_strict"
 
 
 def landing_path(source: str | None) -> ObjectStoragePath:
@@ -64,21 +66,35 @@ def warehouse_blobs(warehouse_conn_id: str) -> list[tuple[str, str]]:
     return table_blobs(engine, table)
 
 
+def strict_checks(requested: bool) -> bool:
+    """The `strict` param, or else Variable `learnosity_failed_submissions_strict` (default false)."""
+    if requested:
+        return True
+    value = Variable.get(STRICT_SETTING, default="false")
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        raise AirflowFailException(f"Variable {STRICT_SETTING}: {value!r} is not true or false") from None
+
+
 class LearnosityReplayPlanOperator(BaseOperator):
     """Collect, validate and deduplicate failed-submission blobs, quarantine bad files, stage batches.
 
     :param source: a folder inside the landing location (or an allow-listed one); empty: the
         landing location itself.
     :param dry_run: validate and report; move no file and stage nothing.
+    :param strict: quarantine blobs failing a *should* check too (no identity found, responses not
+        in the shape seen, a date that does not parse); off: Variable `learnosity_failed_submissions_strict`.
     """
 
-    template_fields: Sequence[str] = ("source", "dry_run_requested")
+    template_fields: Sequence[str] = ("source", "dry_run_requested", "strict")
 
     def __init__(
         self,
         *,
         source: Any = None,
         dry_run: Any = False,
+        strict: Any = False,
         max_shards: int = 16,
         warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
         state_conn_id: str = resources.STATE_CONN_ID,
@@ -87,6 +103,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
         super().__init__(**kwargs)
         self.source = source
         self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
+        self.strict = strict
         self.max_shards = max_shards
         self.warehouse_conn_id = warehouse_conn_id
         self.state_conn_id = state_conn_id
@@ -94,6 +111,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         dag_id, run_id = dag_and_run(context)
         dry_run = typed_param(bool, self.dry_run_requested, "dry_run")
+        strict = strict_checks(typed_param(bool, self.strict, "strict"))
         landing = landing_path(typed_param(str | None, self.source, "source") or None)
         summary = plan_replay(
             landing,
@@ -102,6 +120,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             resources.stage_path(dag_id, run_id),
             run_id,
             dry_run=dry_run,
+            strict=strict,
             max_shards=self.max_shards,
             settle_s=settle_s(),
         )
@@ -121,8 +140,8 @@ class LearnosityReplayPlanOperator(BaseOperator):
 
 
 class LearnosityReplayReportOperator(BaseOperator):
-    """Move completed sessions' files to processed/, write the report, fail if any session failed;
-    the run's stage folder is deleted when nothing failed.
+    """Move each sent file by its job's answer (processed/ or quarantine/), write the report, fail
+    if any session failed; the run's stage folder is deleted when nothing failed.
 
     :param source: the same landing location override the plan task was given.
     """

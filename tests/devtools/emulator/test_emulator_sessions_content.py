@@ -217,21 +217,60 @@ def test_failed_submission_revisions_and_ignore_response_revisions(emulator, api
 
 def test_failed_submission_blob_errors_are_listed(emulator, api) -> None:
     good = _blob_session(1, ["1"])
-    bad_uuid = {**_blob_session(1, ["1"]), "session_id": "12345"}
+    no_user = {k: v for k, v in _blob_session(1, ["1"]).items() if k != "user_id"}
     blobs = [
         encode_failed_session(good),
         "not base64!",
         base64.b64encode(b"\xff\xfe").decode(),
-        encode_failed_session(bad_uuid),
+        encode_failed_session(no_user),
+        base64.b64encode(b"[1]").decode(),
     ]
     data = api.submit(_failed(*blobs))
     assert data["sessions_stored"] == [good["session_id"]]
-    assert [(e["index"], e["code"]) for e in data["errors"]] == [
-        (1, "not_base64"),
-        (2, "not_utf8"),
-        (3, "invalid_session_id"),
+    assert [(e["index"], e["code"], e["session_id"]) for e in data["errors"]] == [
+        (1, "not_base64", None),
+        (2, "not_utf8", None),
+        (3, "missing_identity", None),
+        (4, "not_object", None),
     ]
     assert len(emulator.stored_sessions()) == 1
+
+
+def test_failed_submission_in_other_shapes_is_stored_as_identified(emulator, api) -> None:
+    """The inside of a blob is not documented: whatever names a session, user and activity is stored."""
+    flat = _blob_session(2, ["1"], session_id="not-a-uuid-7")
+    nested = {
+        "meta": {"user_id": "student-00008", "activity": {"reference": "demo-biology-cells-u3"}},
+        "session": {
+            "id": str(uuid.uuid4()),
+            "dtSaved": "2026-03-02T10:00:00Z",
+            "responses": flat["responses"],
+        },
+    }
+    camel = {
+        "sessionId": str(uuid.uuid4()),
+        "userId": "student-00009",
+        "activityId": "demo-biology-cells-u3",
+        "responses": {"q-organelle": {"value": ["3"], "type": "array"}, "q-junk": "not an object"},
+    }
+    data = api.submit(_failed(*(encode_failed_session(d) for d in (flat, nested, camel))))
+    assert data["errors"] == []
+    stored = {s["user_id"]: s for s in emulator.stored_sessions()}
+    assert stored["student-00007"]["session_id"] == "not-a-uuid-7"
+    assert stored["student-00008"]["session_id"] == nested["session"]["id"]
+    assert stored["student-00008"]["dt_saved"] == "2026-03-02 10:00:00"
+    assert stored["student-00008"]["responses"]["q-organelle"] == flat["responses"]["q-organelle"]
+    assert stored["student-00009"]["responses"] == {"q-organelle": {"value": ["3"], "type": "array"}}
+
+
+def test_failed_submission_without_a_revision_counts_as_revision_1(emulator, api) -> None:
+    session = _blob_session(2, ["1"])
+    api.submit(_failed(encode_failed_session(session)))
+    del session["responses"]["q-organelle"]["revision"]
+    session["responses"]["q-organelle"]["value"] = ["0"]
+    api.submit(_failed(encode_failed_session(session)))  # 1 < 2: kept as it was
+    (stored,) = emulator.stored_sessions()
+    assert stored["responses"]["q-organelle"]["value"] == ["1"]
 
 
 def test_failed_submission_duplicates_in_one_request(api) -> None:

@@ -18,8 +18,8 @@ import pytest
 
 from learnosity_core.content.questions import find_questions
 from learnosity_core.content.responses import check_response as client_check_response
-from learnosity_core.failed_submission.blob import BlobError, decode_failed_session
-from learnosity_devtools.emulator.blobs import decode_blob
+from learnosity_core.failed_submission.blob import BlobError, decode_document, decode_failed_session
+from learnosity_devtools.emulator.blobs import decode_blob, read_envelope
 from learnosity_devtools.emulator.codes import Rejected
 from learnosity_devtools.emulator.questions import SUPPORTED_TYPES, questions_in
 from learnosity_devtools.emulator.responses import check_response
@@ -293,6 +293,8 @@ def _wrapped(blob: str) -> str:
     return "\r\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
 
 
+# The documented contract for a blob is its envelope alone: base64 of a JSON object. What is inside
+# is not documented, so every case below with a sound envelope is valid, whatever its inner shape.
 BLOB_CASES: dict[str, tuple[str, bool]] = {
     "blob-full": (_blob(_session()), True),
     "blob-no-dt-saved": (_blob(_without("dt_saved")), True),
@@ -311,6 +313,15 @@ BLOB_CASES: dict[str, tuple[str, bool]] = {
     "blob-line-wrapped": (_wrapped(_blob(_session(user_id="x" * 200))), True),
     "blob-uppercase-uuid": (_blob(_session(session_id="CB6FFC66-8FDB-4BEB-A712-CFFC31725E57")), True),
     "blob-over-5-mib": (_blob(_with_response(type="string", value="x" * (5 * 1024 * 1024))), True),
+    "blob-empty-object": (_blob({}), True),
+    "blob-no-user": (_blob(_without("user_id")), True),
+    "blob-short-session-id": (_blob(_session(session_id="12345")), True),
+    "blob-bad-dt-saved": (_blob(_session(dt_saved="yesterday")), True),
+    "blob-no-responses": (_blob(_without("responses")), True),
+    "blob-responses-list": (_blob(_session(responses=[{"value": ["2"]}])), True),
+    "blob-response-type-object": (_blob(_with_response(type="object", value={"x": 1})), True),
+    "blob-no-api-version": (_blob(_with_response(apiVersion=DROP)), True),
+    "blob-revision-0": (_blob(_with_response(revision=0)), True),
     "blob-empty": ("", False),
     "blob-whitespace": (" \r\n", False),
     "blob-not-base64": ("not base64!", False),
@@ -320,29 +331,50 @@ BLOB_CASES: dict[str, tuple[str, bool]] = {
     "blob-not-json": (base64.b64encode(b"{session").decode(), False),
     "blob-nan": (base64.b64encode(b'{"session_id": NaN}').decode(), False),
     "blob-json-array": (_blob([_session()]), False),
-    "blob-no-user": (_blob(_without("user_id")), False),
-    "blob-blank-activity": (_blob(_session(activity_id="  ")), False),
-    "blob-numeric-user": (_blob(_session(user_id=42)), False),
-    "blob-short-session-id": (_blob(_session(session_id="12345")), False),
-    "blob-braced-session-id": (_blob(_session(session_id="{cb6ffc66-8fdb-4beb-a712-cffc31725e57}")), False),
-    "blob-session-id-newline": (_blob(_session(session_id="cb6ffc66-8fdb-4beb-a712-cffc31725e57\n")), False),
-    "blob-bad-dt-saved": (_blob(_session(dt_saved="yesterday")), False),
-    "blob-epoch-dt-saved": (_blob(_session(dt_saved=1772357400)), False),
-    "blob-no-responses": (_blob(_without("responses")), False),
-    "blob-empty-responses": (_blob(_session(responses={})), False),
-    "blob-responses-list": (_blob(_session(responses=[{"value": ["2"]}])), False),
-    "blob-response-not-object": (_blob(_session(responses={"q": "2"})), False),
-    "blob-response-type-object": (_blob(_with_response(type="object", value={"x": 1})), False),
-    "blob-value-not-array": (_blob(_with_response(value="2")), False),
-    "blob-no-value": (_blob(_with_response(value=DROP)), False),
-    "blob-no-api-version": (_blob(_with_response(apiVersion=DROP)), False),
-    "blob-blank-api-version": (_blob(_with_response(apiVersion=" ")), False),
-    "blob-revision-0": (_blob(_with_response(revision=0)), False),
-    "blob-revision-true": (_blob(_with_response(revision=True)), False),
-    "blob-revision-string": (_blob(_with_response(revision="1")), False),
-    "blob-negative-count": (_blob(_with_response(type="string", value="a", characterCount=-1)), False),
-    "blob-count-string": (_blob(_with_response(type="string", value="a", wordCount="1")), False),
-    "blob-boxes-not-array": (_blob(_with_response(responses="6x+3")), False),
+    "blob-json-string": (_blob("session"), False),
+    "blob-json-null": (_blob(None), False),
+}
+
+_IDS = ("cb6ffc66-8fdb-4beb-a712-cffc31725e57", "student-00007", "demo-biology-cells-u3")
+# Session data in the shapes it plausibly takes, and the (session, user, activity) it names (None:
+# it does not name all three, so there is nothing to store it under).
+IDENTITY_CASES: dict[str, tuple[dict[str, Any], tuple[str, str, str] | None]] = {
+    "identity-top-level": (_session(), _IDS),
+    "identity-camel-case": (
+        {"sessionId": _IDS[0], "userId": _IDS[1], "activityId": _IDS[2], "responses": {}},
+        _IDS,
+    ),
+    "identity-in-session": ({"session": {k: v for k, v in _session().items()}}, _IDS),
+    "identity-nested-meta-activity": (
+        {"meta": {"user_id": _IDS[1], "activity": {"reference": _IDS[2]}}, "session": {"id": _IDS[0]}},
+        _IDS,
+    ),
+    "identity-items-api-request": (
+        {"request": {"session_id": _IDS[0], "user": {"id": _IDS[1]}, "activityId": _IDS[2]}},
+        _IDS,
+    ),
+    "identity-own-objects": (
+        {"session": {"id": "s-1"}, "user": {"id": "u-1"}, "activity": {"id": "a-1"}},
+        ("s-1", "u-1", "a-1"),
+    ),
+    "identity-any-session-string": (_session(session_id="session-42"), ("session-42", *_IDS[1:])),
+    "identity-blank-gives-way": (
+        {**_session(session_id="  "), "session": {"sessionId": "s-2"}},
+        ("s-2", *_IDS[1:]),
+    ),
+    "identity-top-level-wins": ({**_session(), "meta": {"user_id": "other"}}, _IDS),
+    "identity-no-user": (_without("user_id"), None),
+    "identity-numeric-user": (_session(user_id=42), None),
+    "identity-three-levels-down": ({"session": {"meta": {"data": dict(_session())}}}, None),
+    "identity-unknown-container": ({"payload": dict(_session())}, None),
+    "identity-nothing": ({}, None),
+    "identity-session-id-over-64": (_session(session_id="s" * 65), ("s" * 65, *_IDS[1:])),
+}
+IDENTITY_DIFFERS: dict[str, str] = {
+    "identity-session-id-over-64": (
+        "the client keys its ledger by session id in 64 characters, so it sends a longer one by its "
+        "content instead; the API documents no length"
+    ),
 }
 
 _CANONICAL = (
@@ -383,10 +415,6 @@ CLIENT_DIFFERS: dict[str, str] = {
         "the client refuses to replay a blob decoding to more than 5 MiB, on purpose, against "
         "corrupt warehouse rows; the API documents no size limit"
     ),
-    "blob-session-id-newline": (
-        "the client's UUID pattern ends in `$` and is matched with re.match, so a trailing newline "
-        "slips through; a session id is a UUID and nothing else"
-    ),
 }
 
 
@@ -404,7 +432,7 @@ def _client_accepts_response(case: ResponseCase) -> bool:
 
 def _emulator_accepts_blob(blob: str) -> bool:
     try:
-        decode_blob(blob)
+        read_envelope(blob)
     except Rejected:
         return False
     return True
@@ -412,10 +440,26 @@ def _emulator_accepts_blob(blob: str) -> bool:
 
 def _client_accepts_blob(blob: str) -> bool:
     try:
-        decode_failed_session(blob)
+        decode_document(blob)
     except BlobError:
         return False
     return True
+
+
+def _emulator_identity(doc: dict[str, Any]) -> tuple[str, str, str] | None:
+    try:
+        session = decode_blob(_blob(doc))
+    except Rejected as exc:
+        assert exc.code == "missing_identity"
+        return None
+    return session.session_id, session.user_id, session.activity_id
+
+
+def _client_identity(doc: dict[str, Any]) -> tuple[str, str, str] | None:
+    session = decode_failed_session(_blob(doc))
+    if session.session_id is None or session.user_id is None or session.activity_id is None:
+        return None
+    return session.session_id, session.user_id, session.activity_id
 
 
 def _client_verdict(name: str, valid: bool) -> bool:
@@ -439,10 +483,30 @@ def test_blob_verdicts(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize("name", list(IDENTITY_CASES))
+def test_identity_verdicts(name: str) -> None:
+    doc, names = IDENTITY_CASES[name]
+    assert _emulator_identity(doc) == names
+    client = _client_identity(doc)
+    if name in IDENTITY_DIFFERS:
+        assert client != names, "a listed disagreement has gone away"
+    else:
+        assert client == names, "an unlisted disagreement"
+
+
+def test_both_store_the_responses_of_every_identified_shape() -> None:
+    for name, (doc, names) in IDENTITY_CASES.items():
+        if names is None or name in IDENTITY_DIFFERS:
+            continue
+        client = decode_failed_session(_blob(doc)).responses
+        assert set(decode_blob(_blob(doc)).responses) == set(client), name
+
+
 def test_the_corpus_covers_every_type_both_ways_and_names_only_its_own_cases() -> None:
     names = [c.name for c in RESPONSE_CASES] + list(BLOB_CASES)
     assert len(names) == len(set(names))
     assert set(CLIENT_DIFFERS) <= set(names)
+    assert set(IDENTITY_DIFFERS) <= set(IDENTITY_CASES)
     seeded_types = {qid: q.type for t in TEMPLATES.values() for qid, q in questions_in(t).items()}
     verdicts = {
         (seeded_types[c.response["question_id"]], c.valid)

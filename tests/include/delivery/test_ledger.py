@@ -52,6 +52,18 @@ def test_a_batch_with_a_job_reference_is_not_posted_again(ledger: Ledger) -> Non
     assert [(r.session_id, r.status, r.job_reference) for r in rows] == [("s1", "submitted", "job-1")]
 
 
+def test_the_status_last_recorded_for_each_job_of_a_run(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"))
+    _stage(ledger, "run-1", "b2", ("s2", "h2"))
+    _stage(ledger, "run-1", "b3", ("s3", "h3"))  # never submitted: no job
+    _stage(ledger, "run-2", "b4", ("s4", "h4"))
+    ledger.record_submission("b1", "job-1")
+    ledger.record_submission("b2", "job-2")
+    ledger.record_submission("b4", "job-4")
+    ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
+    assert ledger.job_statuses("run-1") == {"job-1": "completed", "job-2": "queued"}
+
+
 def test_restaging_a_session_in_a_new_run_replaces_its_state(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b1", ("s1", "h1"))
     ledger.record_submission("b1", "job-1")

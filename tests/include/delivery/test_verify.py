@@ -19,7 +19,7 @@ from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.staging import Shard, write_template
 from learnosity_core.delivery.submission import submit_shard
-from learnosity_core.delivery.verify import compare_session, compare_sessions, verify_run
+from learnosity_core.delivery.verify import STAND_IN_PREFIX, compare_session, compare_sessions, verify_run
 from learnosity_core.delivery.warehouse import Source
 from learnosity_core.failed_submission.blob import encode_failed_session
 from learnosity_core.template_submission.plan import PlanRequest, plan_template_run
@@ -264,6 +264,22 @@ def test_replayed_sessions_are_verified_by_their_presence_on_read_back(
     assert rows[session["session_id"]].verified is True
     assert rows[lost].verified is False and rows[lost].status == SessionStatus.FAILED
     assert rows[lost].error == "not found on read-back"
+
+
+def test_a_blob_staged_under_a_stand_in_key_is_not_read_back(
+    client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
+) -> None:
+    """A blob naming no session has no id to read back by: its job's answer is all there is."""
+    session = sample_blob_session(demo_templates()[ACTIVITY], ACTIVITY, "online-1", 1, "2026-11-21T10:00:00")
+    stand_in = STAND_IN_PREFIX + "0" * (64 - len(STAND_IN_PREFIX))
+    batcher = Batcher(stage, ledger, RUN, "failed_submission")
+    batcher.add("replay", SessionEntry(stand_in, "h"), encode_failed_session(session))
+    _deliver(client, ledger, stage, batcher.finish(max_shards=1))
+
+    assert verify_run(client, ledger, stage, RUN).model_dump() == {"verified": 0, "mismatched": 0}
+    (row,) = ledger.sessions_of_run(RUN)
+    assert (row.status, row.verified) == (SessionStatus.COMPLETED, None)
+    assert "get /sessions/responses" not in emulator.stats()["requests"]
 
 
 def test_sessions_planned_from_sample_warehouse_rows_verify_for_every_question_type(

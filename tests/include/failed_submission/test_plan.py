@@ -9,7 +9,12 @@ from learnosity_core.delivery.staging import read_batch, read_shard
 from learnosity_core.failed_submission.blob import encode_failed_session
 from learnosity_core.failed_submission.landing import lease_key, settle_files
 from learnosity_core.failed_submission.plan import plan_replay
-from learnosity_devtools.sample_data import MALFORMED_BLOBS, sample_blob_session
+from learnosity_devtools.sample_data import (
+    BLOB_SHAPES,
+    MALFORMED_BLOBS,
+    reshape_blob_session,
+    sample_blob_session,
+)
 
 TEMPLATE = {
     "items": [
@@ -23,14 +28,34 @@ TEMPLATE = {
 }
 
 
-def _blob(user: str, revision: int = 1, saved: str = "2026-11-21T10:00:00") -> str:
-    return encode_failed_session(sample_blob_session(TEMPLATE, "act-1", user, revision, saved))
+def _blob(user: str, revision: int = 1, saved: str = "2026-11-21T10:00:00", shape: str = "flat") -> str:
+    doc = sample_blob_session(TEMPLATE, "act-1", user, revision, saved)
+    return encode_failed_session(reshape_blob_session(doc, shape))
 
 
-def _plan(tmp_path: Path, ledger: Ledger, run: str = "run-1", table: list | None = None, dry: bool = False):  # type: ignore[no-untyped-def]
+def _unidentified(user: str) -> str:
+    """A blob whose session data names no session: only its content tells it apart."""
+    doc = sample_blob_session(TEMPLATE, "act-1", user, 1, "2026-11-21T10:00:00")
+    return encode_failed_session({"responses": doc["responses"], "learner": user})
+
+
+def _wrapped(blob: str, width: int) -> str:
+    return "\n".join(blob[i : i + width] for i in range(0, len(blob), width))
+
+
+def _plan(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    ledger: Ledger,
+    run: str = "run-1",
+    table: list | None = None,
+    dry: bool = False,
+    strict: bool = False,
+):
     stage = tmp_path / "stage" / run
     stage.mkdir(parents=True)
-    return plan_replay(tmp_path / "landing", table or [], ledger, stage, run, dry_run=dry, settle_s=0), stage
+    return plan_replay(
+        tmp_path / "landing", table or [], ledger, stage, run, dry_run=dry, strict=strict, settle_s=0
+    ), stage
 
 
 def test_malformed_files_are_quarantined_with_their_reasons_and_valid_ones_staged(
@@ -52,7 +77,7 @@ def test_malformed_files_are_quarantined_with_their_reasons_and_valid_ones_stage
         "not_base64": 2,  # plain text and binary junk
         "not_utf8": 1,
         "not_json": 1,
-        "missing_identity": 1,
+        "not_object": 1,
         "empty": 1,
         "too_large": 1,
     }
@@ -126,3 +151,84 @@ def test_a_dry_run_moves_and_stages_nothing(tmp_path: Path, ledger: Ledger) -> N
     summary, _ = _plan(tmp_path, ledger, dry=True)
     assert summary.staged == 1 and summary.shards == [] and summary.invalid_by_reason == {"not_base64": 1}
     assert sorted(p.name for p in landing.iterdir()) == ["bad.txt", "good.txt"]
+
+
+def test_every_shape_is_staged_once_by_its_session(tmp_path: Path, ledger: Ledger) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for n, shape in enumerate(BLOB_SHAPES):
+        (landing / f"{shape}.txt").write_text(_blob(f"u{n}", shape=shape))
+    summary, _ = _plan(tmp_path, ledger)
+    assert (summary.found, summary.staged, summary.invalid_by_reason, summary.duplicates) == (3, 3, {}, 0)
+    rows = {r.user_id: r for r in ledger.sessions_of_run("run-1")}
+    assert set(rows) == {"u0", "u1", "u2"} and {r.activity_id for r in rows.values()} == {"act-1"}
+    assert {k: s.name for k, s in summary.sources.items()} == {
+        sample_blob_session(TEMPLATE, "act-1", f"u{n}", 1, "")["session_id"]: f"{shape}.txt"
+        for n, shape in enumerate(BLOB_SHAPES)
+    }
+    assert summary.warnings == [
+        ("camel.txt", "invalid_response: responses['q-mcq'] has no apiVersion"),
+        (
+            "camel.txt",
+            "invalid_response: responses['q-short'] has no apiVersion",
+        ),
+    ]
+    assert summary.warnings_by_code == {"invalid_response": 2}
+
+
+def test_one_session_in_two_shapes_is_still_one_session(tmp_path: Path, ledger: Ledger) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a-camel-newer.txt").write_text(_blob("u1", revision=3, shape="camel"))
+    (landing / "b-nested-older.txt").write_text(_blob("u1", revision=2, shape="nested"))
+    summary, _ = _plan(tmp_path, ledger)
+    assert summary.staged == 1 and summary.duplicates == 1
+    assert [s.name for s in summary.sources.values()] == ["a-camel-newer.txt"]
+    assert (landing / "duplicates" / "b-nested-older.txt.reason.txt").read_text() == (
+        "superseded by a-camel-newer.txt\n"
+    )
+
+
+def test_a_blob_naming_no_session_is_sent_once_by_its_content(tmp_path: Path, ledger: Ledger) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    blob = _unidentified("u1")
+    (landing / "copied.txt").write_text(_wrapped(blob, 76))
+    (landing / "downloaded.txt").write_text(blob)  # the same blob, dropped twice
+    (landing / "other.txt").write_text(_unidentified("u2"))
+    summary, stage = _plan(tmp_path, ledger)
+
+    assert (summary.found, summary.staged, summary.duplicates) == (3, 2, 1)
+    assert sorted(s.name for s in summary.sources.values()) == ["copied.txt", "other.txt"]
+    assert all(key.startswith("blob:") and len(key) == 64 for key in summary.sources)
+    assert (landing / "duplicates" / "downloaded.txt.reason.txt").read_text() == "same blob as copied.txt\n"
+    assert ("copied.txt", "missing_identity: found no non-blank session_id, user_id, activity_id") in (
+        summary.warnings
+    )
+    (shard,) = summary.shards
+    batch = read_batch(stage, read_shard(stage, shard.shard)[0])
+    assert blob in batch.entries, "sent as it was dropped, whitespace removed"
+
+    batch_rows = ledger.sessions_of_run("run-1")
+    ledger.record_submission(batch.batch_id, "job-1")
+    ledger.record_job(
+        "job-1", "completed", [SessionOutcome(r.session_id, SessionStatus.COMPLETED) for r in batch_rows]
+    )
+    settle_files(landing, summary.sources, [r.session_id for r in batch_rows])
+    (landing / "again.txt").write_text(blob)  # dropped once more after delivery
+    again, _ = _plan(tmp_path, ledger, run="run-2")
+    assert (again.staged, again.already_delivered) == (0, 1)
+    assert (landing / "processed" / "again.txt").exists()
+
+
+def test_strict_quarantines_what_would_only_warn(tmp_path: Path, ledger: Ledger) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "flat.txt").write_text(_blob("u1"))
+    (landing / "camel.txt").write_text(_blob("u2", shape="camel"))
+    (landing / "anonymous.txt").write_text(_unidentified("u3"))
+    summary, _ = _plan(tmp_path, ledger, strict=True)
+    assert summary.strict and summary.staged == 1 and summary.warnings == []
+    assert summary.invalid_by_reason == {"invalid_response": 1, "missing_identity": 1}
+    assert (landing / "quarantine" / "anonymous.txt.reason.txt").read_text().startswith("missing_identity: ")
+    assert (landing / "quarantine" / "camel.txt.reason.txt").read_text().startswith("invalid_response: ")

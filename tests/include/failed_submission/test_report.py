@@ -69,11 +69,22 @@ def _send_and_record(client: DataApiClient, ledger: Ledger, stage: Path, summary
     while not all(job.status.is_terminal for job in client.get_jobs(references)):
         assert time.monotonic() < deadline, "jobs did not finish"
         time.sleep(0.02)
-    record_jobs(client, ledger, summary.run_id)
+    record_jobs(client, ledger, summary.run_id, stage)
 
 
 def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+
+
+def _blob_files(folder: Path) -> list[str]:
+    return [name for name in _files(folder) if not name.endswith(".reason.txt")]
+
+
+def _unidentified(user: str) -> str:
+    """Session data naming no session, user or activity (responses only)."""
+    template = demo_templates()[ACTIVITY]
+    doc = sample_blob_session(template, ACTIVITY, user, 2, "2026-11-21T10:00:00")
+    return encode_failed_session({"responses": doc["responses"]})
 
 
 def test_the_files_of_completed_sessions_move_to_processed(
@@ -98,6 +109,7 @@ def test_the_files_of_completed_sessions_move_to_processed(
         "staged": 3,
         "submitted": 3,
         "completed": 3,
+        "rejected": 0,
         "failed": 0,
         "verified": 0,  # no read-back in this test
     }
@@ -140,8 +152,38 @@ def test_only_the_completed_ones_move_when_a_job_is_partly_stored(
 
     published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
     assert _files(landing / "processed") == [summary.sources[done].name]
-    assert _files(landing) == sorted(summary.sources[sid].name for sid in rejected)
-    assert (published.totals["completed"], published.totals["failed"]) == (1, 2)
+    names = sorted(summary.sources[sid].name for sid in rejected)
+    assert _blob_files(landing / "quarantine") == ["broken.txt", *names], "the job's reason, not ours"
+    for name in names:
+        assert (landing / "quarantine" / f"{name}.reason.txt").read_text() == (
+            "invalid_response: test (Learnosity job job-1)\n"
+        )
+    assert (published.totals["completed"], published.totals["rejected"], published.totals["failed"]) == (
+        1,
+        2,
+        0,
+    )
+    assert published.failed == 0, "a blob Learnosity refused is quarantined and explained, like ours"
+
+
+def test_a_halted_job_or_a_read_back_miss_is_no_rejection(
+    tmp_path: Path, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    (batch,) = [read_batch(stage, n) for s in summary.shards for n in read_shard(stage, s.shard)]
+    halted, missing, *_ = batch.session_ids
+    ledger.record_submission(batch.batch_id, "job-1")
+    ledger.record_job(
+        "job-1", "completed", [SessionOutcome(sid, SessionStatus.COMPLETED) for sid in batch.session_ids]
+    )
+    ledger.record_verification({missing: "not found on read-back"})
+    ledger.record_job(
+        "job-1", "halted", [SessionOutcome(halted, SessionStatus.FAILED, "job job-1 halted: x")]
+    )
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert _files(landing) == sorted([summary.sources[halted].name, summary.sources[missing].name])
+    assert (published.totals["rejected"], published.failed) == (0, 2)
 
 
 def test_a_dry_run_moves_nothing(tmp_path: Path, ledger: Ledger, landing: Path) -> None:
@@ -207,6 +249,7 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
         "staged": 3,
         "submitted": 3,
         "completed": 0,
+        "rejected": 0,
         "failed": 3,  # submitted, outcome never recorded: not delivered
         "verified": 0,  # no read-back in this test
     }
@@ -216,3 +259,51 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
         "submitted, but its job's outcome was never recorded (the wait failed)"
     ] * 3
     assert report.failed == 3
+
+
+def test_a_blob_learnosity_rejects_moves_to_quarantine_with_the_jobs_reason(
+    tmp_path: Path, client: DataApiClient, ledger: Ledger, landing: Path
+) -> None:
+    (landing / "anonymous.txt").write_text(_unidentified("online-9"), encoding="ascii")
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    assert summary.staged == 4
+    _send_and_record(client, ledger, stage, summary)  # the emulator cannot store what names no session
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert _files(landing) == []
+    assert _blob_files(landing / "processed") == ["session-0.txt", "session-1.txt", "session-2.txt"]
+    assert _blob_files(landing / "quarantine") == ["anonymous.txt", "broken.txt"]
+    reason = (landing / "quarantine" / "anonymous.txt.reason.txt").read_text()
+    assert reason.startswith("missing_identity: the session data names no session_id"), "the emulator's words"
+    assert (published.totals["rejected"], published.totals["completed"], published.failed) == (1, 3, 0)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "anonymous.txt" in page and "rejected by Learnosity, moved to quarantine/" in page
+    assert "sent with a warning: missing_identity: found no non-blank session_id" in page
+
+
+@pytest.mark.parametrize("emulator_job_detail", [False], ids=["documented-jobs"])
+def test_documented_jobs_settle_a_blob_naming_no_session_by_their_status(
+    tmp_path: Path, client: DataApiClient, ledger: Ledger, landing: Path
+) -> None:
+    """The documented answer names no session; with no session id to read back, the job's status is all."""
+    (landing / "anonymous.txt").write_text(_unidentified("online-9"), encoding="ascii")
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    _send_and_record(client, ledger, stage, summary)
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    assert "anonymous.txt" in _files(landing / "processed")
+    assert (published.totals["completed"], published.totals["rejected"]) == (4, 0)
+
+
+def test_the_per_file_list_is_capped_but_the_counts_are_not(tmp_path: Path, ledger: Ledger) -> None:
+    from learnosity_core.failed_submission.report import MAX_NOTES
+
+    summary = ReplaySummary(
+        run_id="run-1",
+        dry_run=True,
+        found=MAX_NOTES + 3,
+        warnings=[(f"f{n}.txt", "missing_identity: x") for n in range(MAX_NOTES + 3)],
+        warnings_by_code={"missing_identity": MAX_NOTES + 3},
+    )
+    report = build_replay_report(DAG, summary, [])
+    assert len(report.notes) == MAX_NOTES + 1 and report.notes[-1] == ("...", "3 more not listed")
+    assert report.warnings == {"missing_identity": MAX_NOTES + 3}

@@ -117,6 +117,7 @@ def test_a_replay_stores_each_session_once_and_moves_its_file_to_processed(
         "staged": BLOB_LEARNERS,
         "submitted": BLOB_LEARNERS,
         "completed": BLOB_LEARNERS,
+        "rejected": 0,
         "failed": 0,
         "verified": 0,  # no read-back in this test
     }
@@ -182,6 +183,7 @@ def test_dry_run_is_typed_from_its_rendered_value(
     [
         pytest.param({"dry_run": "maybe"}, "dry_run", id="dry_run"),
         pytest.param({"source": 42}, "source", id="source"),
+        pytest.param({"strict": "very"}, "strict", id="strict"),
     ],
 )
 def test_a_bad_param_fails_naming_it_and_moves_nothing(
@@ -194,6 +196,41 @@ def test_a_bad_param_fails_naming_it_and_moves_nothing(
     assert _files(landing) == before
     assert not (landing / "quarantine").exists()
     assert not deployment.stage.exists()
+
+
+CAMEL_FILES = [f"session-{n:04d}.txt" for n in range(BLOB_LEARNERS) if n % 3 == 2]  # no apiVersion
+
+
+@pytest.mark.parametrize(
+    ("strict", "variable", "held_back"),
+    [
+        pytest.param("false", None, [], id="off"),
+        pytest.param("true", None, CAMEL_FILES, id="param"),
+        pytest.param(False, "true", CAMEL_FILES, id="variable"),
+    ],
+)
+def test_strict_comes_from_the_param_or_the_variable(
+    deployment: Any,
+    landing: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    strict: Any,
+    variable: str | None,
+    held_back: list[str],
+) -> None:
+    if variable is not None:
+        monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_STRICT", variable)
+    (shard,) = _plan(deployment, strict=strict)
+    assert shard["sessions"] == BLOB_LEARNERS - len(held_back)
+    assert set(_blob_files(landing / "quarantine")) == {*MALFORMED_BLOBS, *held_back}
+
+
+def test_a_bad_strict_variable_fails_naming_it(
+    deployment: Any, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_STRICT", "sometimes")
+    with pytest.raises(AirflowFailException, match=r"^Variable learnosity_failed_submissions_strict: "):
+        _plan(deployment)
+    assert not (landing / "quarantine").exists()
 
 
 @pytest.mark.parametrize("spelling", ["name", "local-path", "file-url"])

@@ -56,6 +56,7 @@ INVALID_KINDS: Final[tuple[str, ...]] = (
     "missing_boxes",
     "missing_question",
     "duplicate_conflict",
+    "undecodable_text",
 )
 _BORROWED_SESSION_ID: Final = "00000000-0000-4000-8000-000000000017"
 UNKNOWN_ACTIVITY: Final = "archived-paper-test"  # sorts first, so every run has its rows
@@ -188,6 +189,7 @@ _FITS: Final[dict[str, set[str]]] = {
     "bad_orderlist": {"orderlist"},
     "bad_json": {"mcq", "choicematrix", "clozetext"},
     "missing_boxes": {"clozeformula"},
+    "undecodable_text": {"shorttext", "plaintext", "longtext", "longtextV2"},
 }
 
 
@@ -213,6 +215,8 @@ def _corrupt(kind: str, row: dict[str, Any], q: TemplateQuestion) -> None:
         row["response_boxes"] = None
     elif kind == "missing_question":
         row["question_id"] = None
+    elif kind == "undecodable_text":
+        row["response"] = "caf\ufffd"  # how a SQLite value that was not UTF-8 reads (warehouse.py)
 
 
 def synthetic_rows(

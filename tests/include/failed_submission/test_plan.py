@@ -215,6 +215,7 @@ def test_a_blob_naming_no_session_is_sent_once_by_its_content(tmp_path: Path, le
         "job-1", "completed", [SessionOutcome(r.session_id, SessionStatus.COMPLETED) for r in batch_rows]
     )
     settle_files(landing, summary.sources, [r.session_id for r in batch_rows])
+    ledger.release_lease(lease_key(landing), "run-1")  # what run-1's report does
     (landing / "again.txt").write_text(blob)  # dropped once more after delivery
     again, _ = _plan(tmp_path, ledger, run="run-2")
     assert (again.staged, again.already_delivered) == (0, 1)

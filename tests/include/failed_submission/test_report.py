@@ -305,5 +305,5 @@ def test_the_per_file_list_is_capped_but_the_counts_are_not(tmp_path: Path, ledg
         warnings_by_code={"missing_identity": MAX_NOTES + 3},
     )
     report = build_replay_report(DAG, summary, [])
-    assert len(report.notes) == MAX_NOTES + 1 and report.notes[-1] == ("...", "3 more not listed")
+    assert len(report.per_file) == MAX_NOTES + 1 and report.per_file[-1] == ("...", "3 more not listed")
     assert report.warnings == {"missing_identity": MAX_NOTES + 3}

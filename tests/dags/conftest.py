@@ -97,6 +97,8 @@ def _pipeline(
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_STAGE_PATH", (tmp_path / "stage").as_uri())
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_REPORTS_PATH", (tmp_path / "reports").as_uri())
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_PATH", (tmp_path / "landing").as_uri())
+    # Blobs are written whole before each run (the slow-writer test sets its own settle time).
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_FAILED_SUBMISSIONS_SETTLE_S", "0")
     # The sample rows are adversarial on purpose: about a fifth of each activity is quarantined.
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_MAX_QUARANTINE_SHARE", "0.5")
     return Pipeline(emulator, engine, rows, ledger_url, tmp_path / "stage", tmp_path / "reports")

@@ -114,7 +114,7 @@ def test_rerun_sends_nothing_and_a_changed_row_resends_only_its_session(
                 "UPDATE learnosity_responses SET response = 'a corrected answer', updated_at = :t"
                 " WHERE activity_id = :a AND user_id = :u AND question_id = :q"
             ),
-            {"a": activity, "u": user, "q": question, "t": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")},
+            {"a": activity, "u": user, "q": question, "t": _just_now()},
         )
     assert run_dag(DAG_ID).state == DagRunState.SUCCESS
     after = sqlite_pipeline.writes()
@@ -307,13 +307,14 @@ def _touch(pipeline: Any, activity: str, answer: str) -> tuple[str, str]:
                 "UPDATE learnosity_responses SET response = :r, updated_at = :t"
                 " WHERE activity_id = :a AND user_id = :u AND question_id = :q"
             ),
-            {"r": answer, "a": activity, "u": user, "q": question, "t": _now_text()},
+            {"r": answer, "a": activity, "u": user, "q": question, "t": _just_now()},
         )
     return activity, user
 
 
-def _now_text(offset: timedelta = timedelta(0)) -> str:
-    return (datetime.now(UTC) + offset).strftime("%Y-%m-%d %H:%M:%S")
+def _just_now() -> str:
+    """Two seconds back: SQLite compares whole seconds, and the next run's window may end this one."""
+    return (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_a_filtered_run_leaves_other_activities_changes_for_the_next_default_run(
@@ -362,8 +363,7 @@ def test_the_bad_row_corpus_ends_delivered_or_quarantined_and_every_row_adds_up(
     owner = next(r for r in pipeline.ledger().sessions_of_run(first.run_id) if r.status == "completed")
     other = next(a for a, _ in sorted(pipeline.valid_sessions()) if a != owner.activity_id)
     template_row = loose[(loose["activity_id"] == other) & (loose["question_type"] == "shorttext")].iloc[[0]]
-    # A second back: SQLite compares whole seconds, and the next run's window may end this second.
-    now = _now_text(timedelta(seconds=-2))
+    now = _just_now()
     corpus = [
         {"user_id": None, "response": "no learner"},
         {"activity_id": None, "response": "no activity"},

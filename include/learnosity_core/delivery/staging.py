@@ -17,9 +17,10 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
-from typing import Any, Literal, Protocol, TypeVar
+from typing import IO, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -85,16 +86,26 @@ def make_private_dir(path: Any) -> None:
     local.chmod(0o700)
 
 
-def write_private_text(path: Any, text: str) -> None:
-    """Write a file with learner data: on a local disk it is never readable by others, not even
-    for the moment between creating and writing it."""
+@contextmanager
+def open_private_text(path: Any) -> Iterator[IO[str]]:
+    """A file with learner data, open for writing as it is produced: on a local disk it is never
+    readable by others, not even for the moment between creating and writing it."""
     local = local_path(path)
     if local is None:
-        path.write_text(text, encoding="utf-8")
+        with path.open("w", encoding="utf-8", newline="") as remote:
+            yield remote
         return
+    if not local.parent.exists():  # an existing folder keeps its mode: it may not be ours
+        make_private_dir(local.parent)
     fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        yield out
+
+
+def write_private_text(path: Any, text: str) -> None:
+    """Write a whole file with learner data (see `open_private_text`)."""
+    with open_private_text(path) as out:
         out.write(text)
 
 

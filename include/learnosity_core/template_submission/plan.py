@@ -7,7 +7,6 @@ only read files. Rows that cannot be sent go to the quarantine CSV and the ledge
 from __future__ import annotations
 
 import csv
-import io
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -25,8 +24,8 @@ from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import (
     Shard,
     StoragePath,
+    open_private_text,
     write_plan_summary,
-    write_private_text,
     write_template,
 )
 from learnosity_core.delivery.warehouse import UNDECODABLE, Source
@@ -173,28 +172,31 @@ def plan_template_run(
     counts: dict[str, ActivityCounts] = defaultdict(ActivityCounts)
     for activity_id, reason in held_back.items():
         counts[activity_id].held_back = reason
-    quarantine = io.StringIO()
-    writer = csv.DictWriter(quarantine, fieldnames=QUARANTINE_COLUMNS)
-    writer.writeheader()
-    quarantined_sessions: dict[str, tuple[str, str, str]] = {}
     batcher = Batcher(stage, ledger, request.run_id, "from_template", request.batch_size)
     progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
     claims = SessionIdClaims(known_owners=ledger.owners)
-    for result in transform_chunks(counted, TemplateIndex(found.templates), claims):
-        _record_quarantine(result.quarantine, counts, writer, quarantined_sessions)
-        _record_warnings(result.warnings, counts)
-        _stage_sessions(result.sessions, counts, ledger, batcher, request)
+    quarantine_path = stage / QUARANTINE_FILE
+    recorded: set[str] = set()  # sessions already in the ledger's quarantine
+    # Streamed as rows are found: a template that no longer matches quarantines every row, and
+    # that must fit in the same memory as a clean run.
+    with open_private_text(quarantine_path) as quarantine:
+        writer = csv.DictWriter(quarantine, fieldnames=QUARANTINE_COLUMNS)
+        writer.writeheader()
+        for result in transform_chunks(counted, TemplateIndex(found.templates), claims):
+            problems = _record_quarantine(result.quarantine, counts, writer, recorded)
+            if problems and not request.dry_run:
+                ledger.quarantine(request.run_id, "from_template", problems)
+            _record_warnings(result.warnings, counts)
+            _stage_sessions(result.sessions, counts, ledger, batcher, request)
     shards = batcher.finish(request.max_shards)
-    if quarantined_sessions and not request.dry_run:
-        ledger.quarantine(request.run_id, "from_template", quarantined_sessions)
 
     quarantine_csv: str | None = None
     if any(c.rows_quarantined for c in counts.values()):
-        path = stage / QUARANTINE_FILE
-        write_private_text(path, quarantine.getvalue())
-        quarantine_csv = str(path)
+        quarantine_csv = str(quarantine_path)
+    else:
+        quarantine_path.unlink()
     summary = PlanSummary(
         run_id=request.run_id,
         dry_run=request.dry_run,
@@ -237,10 +239,13 @@ def _record_quarantine(
     quarantine: pd.DataFrame,
     counts: dict[str, ActivityCounts],
     writer: csv.DictWriter,
-    sessions: dict[str, tuple[str, str, str]],
-) -> None:
+    recorded: set[str],
+) -> dict[str, tuple[str, str, str]]:
+    """Count and write a chunk's quarantined rows; return its sessions not recorded before
+    (session id -> activity, learner, first reason) for the ledger."""
+    sessions: dict[str, tuple[str, str, str]] = {}
     if quarantine.empty:
-        return
+        return sessions
     for record in quarantine[QUARANTINE_COLUMNS].to_dict("records"):
         record = {
             k: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v for k, v in record.items()
@@ -252,10 +257,12 @@ def _record_quarantine(
         c.quarantined_by_reason[reason] = c.quarantined_by_reason.get(reason, 0) + 1
         writer.writerow(record)
         sid, user = record["session_id"], record["user_id"]
-        if isinstance(sid, str) and sid and sid not in sessions and isinstance(user, str) and user:
+        if isinstance(sid, str) and sid and sid not in recorded and isinstance(user, str) and user:
             # Rows without an activity or learner have no session id: nothing to record.
+            recorded.add(sid)
             sessions[sid] = (activity, user, f"{reason}: {record['message']}")
             c.sessions_quarantined += 1
+    return sessions
 
 
 def _record_warnings(warnings: pd.DataFrame, counts: dict[str, ActivityCounts]) -> None:

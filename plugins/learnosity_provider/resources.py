@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from sqlalchemy.engine import Engine
 
@@ -56,11 +57,25 @@ def sql_engine(conn_id: str) -> Engine:
     return read_bad_bytes_as_text(sa.create_engine(sql_url(conn_id), pool_pre_ping=True))
 
 
+# Executors whose tasks all run on this machine: only they may share a SQLite ledger file.
+SINGLE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor"})
+
+
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
-    """The ledger in `learnosity_state`, or a SQLite file under $AIRFLOW_HOME when it is not set."""
+    """The ledger in `learnosity_state`; without it a SQLite file under $AIRFLOW_HOME, but only
+    where every task runs on this machine: on a cluster each worker would keep its own ledger and
+    send what another already delivered, so the task fails naming the connection to create."""
     try:
         return Ledger.from_url(sql_url(conn_id))
     except AirflowNotFoundException:
+        executors = {
+            name.strip().rsplit(".", 1)[-1] for name in conf.get("core", "executor", fallback="").split(",")
+        }
+        if not executors <= SINGLE_MACHINE_EXECUTORS:
+            raise AirflowFailException(
+                f"connection {conn_id} is not set: with the {', '.join(sorted(executors))} every"
+                f" worker needs the same ledger; create connection {conn_id} to a PostgreSQL database"
+            ) from None
         path = learnosity_home() / "ledger.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return Ledger.from_url(f"sqlite:///{path}")

@@ -62,7 +62,10 @@ def warehouse_blobs(warehouse_conn_id: str) -> list[tuple[str, str]]:
     try:
         engine = resources.sql_engine(warehouse_conn_id)
     except AirflowNotFoundException:
-        return []
+        raise AirflowFailException(
+            f"Variable {TABLE_SETTING} names table {table!r}, but connection {warehouse_conn_id} is"
+            " not set: create it, or clear the Variable"
+        ) from None
     return table_blobs(engine, table)
 
 

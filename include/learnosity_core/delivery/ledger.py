@@ -174,23 +174,21 @@ class Ledger:
                 done.update(sid for sid, digest in rows if wanted.get(sid) == digest)
         return done
 
-    def settled(self, pairs: Iterable[tuple[str, str]]) -> dict[str, SessionStatus]:
-        """Session ids whose given content hash already completed or was rejected, with which."""
-        wanted = dict(pairs)
-        found: dict[str, SessionStatus] = {}
+    def settled(self, session_ids: Sequence[str]) -> dict[str, tuple[SessionStatus, str | None]]:
+        """session id -> (status, content hash) of the sessions that completed or were rejected:
+        the same content is not sent again, different content is a correction."""
+        found: dict[str, tuple[SessionStatus, str | None]] = {}
         with self._engine.connect() as conn:
-            for part in _chunks(list(wanted)):
+            for part in _chunks(list(session_ids)):
                 rows = conn.execute(
                     sa.select(
-                        sessions_table.c.session_id, sessions_table.c.content_hash, sessions_table.c.status
+                        sessions_table.c.session_id, sessions_table.c.status, sessions_table.c.content_hash
                     ).where(
                         sessions_table.c.session_id.in_(part),
                         sessions_table.c.status.in_([s.value for s in SETTLED_CONTENT]),
                     )
                 )
-                found.update(
-                    (sid, SessionStatus(status)) for sid, digest, status in rows if wanted.get(sid) == digest
-                )
+                found.update((sid, (SessionStatus(status), digest)) for sid, status, digest in rows)
         return found
 
     def owners(self, session_ids: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -1,10 +1,11 @@
 """Incremental, chunked extraction of warehouse response rows with portable SQL.
 
 A session is sent whole, so the window selects *sessions* that changed (any of their rows has
-`updated_at` in the window) and then reads every row of those sessions, ordered by
-activity and learner so the streaming transform never splits a session across chunks.
+`loaded_at`, else `updated_at`, in the window: `time_column`) and then reads every row of those
+sessions, ordered by activity and learner so the streaming transform never splits a session
+across chunks.
 
-No row falls through the SQL: a row without `updated_at`, or (in SQLite, where timestamps are
+No row falls through the SQL: a row without that time, or (in SQLite, where timestamps are
 text) with one that does not parse, is in every window, and a row without `activity_id` or
 `user_id` belongs to no session but is still read, so the transform can quarantine it.
 """
@@ -67,7 +68,7 @@ def source_columns(engine: Engine, source: Source) -> list[str]:
 def _filters(
     engine: Engine, columns: Sequence[str], window: Window, activity_ids: Sequence[str], alias: str
 ) -> tuple[list[str], dict[str, Any]]:
-    """Row conditions: the activity filter, and the window on `updated_at` when the source has it."""
+    """Row conditions: the activity filter, and the window on the source's `time_column`."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if activity_ids:
@@ -75,20 +76,31 @@ def _filters(
         clauses.append(f"{alias}.activity_id IN ({', '.join(':' + n for n in names)})")
         params.update(dict(zip(names, activity_ids, strict=True)))
     bounds: list[str] = []
-    if "updated_at" in columns and window.start:
-        bounds.append(f"{alias}.updated_at >= :window_start")
+    column = time_column(columns)
+    if column and window.start:
+        bounds.append(f"{alias}.{column} >= :window_start")
         params["window_start"] = _bind_time(engine, window.start)
-    if "updated_at" in columns and window.end:
-        bounds.append(f"{alias}.updated_at < :window_end")
+    if column and window.end:
+        bounds.append(f"{alias}.{column} < :window_end")
         params["window_end"] = _bind_time(engine, window.end)
     if bounds:
-        # A row without a readable `updated_at` belongs to no window, so every run reads it: the
-        # ledger's content hash stops it from being sent twice, the transform quarantines a bad one.
-        unreadable = f"{alias}.updated_at IS NULL"
+        # A row without a readable time belongs to no window, so every run reads it: the ledger's
+        # content hash stops it from being sent twice, the transform quarantines a bad one.
+        unreadable = f"{alias}.{column} IS NULL"
         if engine.dialect.name == "sqlite":
-            unreadable = f"datetime({alias}.updated_at) IS NULL"  # NULL too
+            unreadable = f"datetime({alias}.{column}) IS NULL"  # NULL too
         clauses.append(f"({unreadable} OR ({' AND '.join(bounds)}))")
     return clauses, params
+
+
+def time_column(columns: Sequence[str]) -> str | None:
+    """What the window is on: `loaded_at` (when the row reached the warehouse) when the source
+    has it, else `updated_at`. A late load keeps its learner's `updated_at` but gets a new
+    `loaded_at`, so only the latter finds rows that arrived after their window had passed."""
+    for column in ("loaded_at", "updated_at"):
+        if column in columns:
+            return column
+    return None
 
 
 def _where(clauses: list[str]) -> str:

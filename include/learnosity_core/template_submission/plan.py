@@ -10,7 +10,7 @@ import csv
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -46,6 +46,7 @@ from learnosity_core.template_submission.transform import SessionIdClaims, Templ
 log = logging.getLogger(__name__)
 
 QUARANTINE_FILE = "quarantine.csv"
+RECONCILE_DAYS = 30  # how far back a reconcile looks unless told
 QUARANTINE_COLUMNS = ["row_id", "activity_id", "user_id", "session_id", "question_id", "reason", "message"]
 
 
@@ -69,6 +70,7 @@ class ActivityCounts(BaseModel):
     sessions_already_delivered: int = 0
     sessions_already_rejected: int = 0
     sessions_staged: int = 0
+    sessions_corrected: int = 0  # of those staged: completed before with other content
     sessions_quarantined: int = 0
     # Sent as written but worth a look (e.g. `over_max_length`: a paper answer longer than the limit).
     warnings_by_code: dict[str, int] = Field(default_factory=dict)
@@ -92,6 +94,7 @@ class PlanSummary(BaseModel):
     # Only a run that covered everything since the last delivered window may advance it: not one
     # filtered to some activities, ending early, or starting after where the window stood.
     advances_window: bool = False
+    reconcile: bool = False
 
 
 class PlanRequest(BaseModel):
@@ -106,23 +109,27 @@ class PlanRequest(BaseModel):
     force_resubmit: bool = False
     dry_run: bool = False
     chunksize: int = Field(default=50_000, ge=1)
+    # Ignore the incremental window: compare every session changed since `reconcile_since`
+    # (default RECONCILE_DAYS back) with the ledger and send what is missing or different.
+    reconcile: bool = False
+    reconcile_since: datetime | None = None
 
     @field_validator("activity_ids", mode="before")
     @classmethod
     def _no_activities_means_all(cls, value: Any) -> Any:
         return [] if value in (None, "") else value
 
-    @field_validator("window_start", "window_end", mode="before")
+    @field_validator("window_start", "window_end", "reconcile_since", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("window_start", "window_end")
+    @field_validator("window_start", "window_end", "reconcile_since")
     @classmethod
     def _naive_is_utc(cls, value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
-    @field_validator("window_end")
+    @field_validator("window_end", "reconcile_since")
     @classmethod
     def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
         if value is not None and value > datetime.now(UTC):
@@ -150,12 +157,18 @@ def plan_template_run(
     """Decide and stage everything this run sends; return counts and the shards to map over.
 
     The window starts where the last fully delivered run of `dag_id` ended (or as requested) and
-    ends at `run_end` (or as requested). The run and its window are recorded first: the window
-    counts as delivered only once the report finds every session delivered and no activity held
-    back. Each activity's template is found as `templates` describes.
+    ends at `run_end` (or as requested); a reconcile ignores it and compares every session since
+    `reconcile_since` with the ledger instead (late loads the window has passed, lost deliveries).
+    The run and its window are recorded first: the window counts as delivered only once the
+    report finds every session delivered and no activity held back. Each activity's template is
+    found as `templates` describes.
     """
     last_end = ledger.last_window_end(dag_id)
     window = Window.resolve(request.window_start, request.window_end, last_end, run_end)
+    if request.reconcile:
+        window = Window(
+            start=request.reconcile_since or run_end - timedelta(days=RECONCILE_DAYS), end=run_end
+        )
     starts_where_it_stood = request.window_start is None or (
         last_end is not None and request.window_start <= last_end
     )
@@ -205,7 +218,11 @@ def plan_template_run(
         activities=dict(counts),
         shards=shards,
         quarantine_csv=quarantine_csv,
-        advances_window=not request.activity_ids and request.window_end is None and starts_where_it_stood,
+        advances_window=not request.reconcile
+        and not request.activity_ids
+        and request.window_end is None
+        and starts_where_it_stood,
+        reconcile=request.reconcile,
     )
     write_plan_summary(stage, summary)
     return summary
@@ -280,22 +297,22 @@ def _stage_sessions(
 ) -> None:
     if sessions.empty:
         return
-    settled: dict[str, SessionStatus] = {}
-    if not request.force_resubmit:
-        settled = ledger.settled(zip(sessions["session_id"], sessions["content_hash"], strict=True))
+    settled = {} if request.force_resubmit else ledger.settled(sessions["session_id"].tolist())
     columns = ["activity_id", "session_id", "user_id", "content_hash", "session_json", "row_count"]
     for activity_id, session_id, user_id, digest, entry, rows in sessions[columns].itertuples(index=False):
         c = counts[activity_id]
         c.sessions_ready += 1
-        before = settled.get(session_id)
-        if before is not None:
+        status, delivered_hash = settled.get(session_id, (None, None))
+        if status is not None and delivered_hash == digest:
             c.rows_skipped += int(rows)
-            if before == SessionStatus.REJECTED:
+            if status == SessionStatus.REJECTED:
                 c.sessions_already_rejected += 1
             else:
                 c.sessions_already_delivered += 1
             continue
         c.sessions_staged += 1
         c.rows_staged += int(rows)
+        if status == SessionStatus.COMPLETED:
+            c.sessions_corrected += 1  # its delivered content changed: sent again whole
         if not request.dry_run:
             batcher.add(activity_id, SessionEntry(session_id, digest, activity_id, user_id), entry)

@@ -24,6 +24,7 @@ TEMPLATE_COLUMNS = [
     "rows_quarantined",
     "rows_held_back",
     "sessions_staged",
+    "corrections",
     "already_delivered",
     "already_rejected",
     "submitted",
@@ -48,7 +49,16 @@ def row_balance(plan: PlanSummary) -> str:
         f" delivered or rejected before) + {quarantined} quarantined + {held} held back"
     )
     missing = sum(a.unaccounted for a in c)
-    return line if missing == 0 else f"{line}; {missing} rows are unaccounted for"
+    if missing:
+        line += f"; {missing} rows are unaccounted for"
+    if plan.reconcile:
+        staged, corrected = (sum(getattr(a, f) for a in c) for f in ("sessions_staged", "sessions_corrected"))
+        in_place = sum(a.sessions_already_delivered for a in c)
+        line += (
+            f". Reconcile since {plan.window_start}: {staged - corrected} sessions missing in Learnosity,"
+            f" {corrected} changed since delivered, {in_place} already in place"
+        )
+    return line
 
 
 def _share_problem(plan: PlanSummary, limit: float) -> str | None:
@@ -92,6 +102,7 @@ def build_template_report(
                     "rows_quarantined": c.rows_quarantined,
                     "rows_held_back": c.rows_held_back,
                     "sessions_staged": c.sessions_staged,
+                    "corrections": c.sessions_corrected,
                     "already_delivered": c.sessions_already_delivered,
                     "already_rejected": c.sessions_already_rejected,
                     "submitted": o.get("submitted", 0),
@@ -112,7 +123,7 @@ def build_template_report(
     if share:
         problems.append(share)
     return RunReport(
-        title="Learnosity template submission",
+        title="Learnosity template reconcile" if plan.reconcile else "Learnosity template submission",
         dag_id=dag_id,
         run_id=plan.run_id,
         dry_run=plan.dry_run,

@@ -541,3 +541,100 @@ def test_a_session_id_the_ledger_knows_as_someone_elses_is_a_conflict_and_the_ow
         owner.content_hash,
     )
     assert later.activities[other_activity].unaccounted == 0
+
+
+def _late_load(engine: sa.Engine, rows: pd.DataFrame, user: str, long_ago: datetime) -> None:
+    """Scanned papers that reach the warehouse days after the test, stamped with the test's day."""
+    valid = rows[[k not in rows.attrs["invalid_sessions"] and k[0] != GHOST for k in _keys(rows)]]
+    first = valid[valid["activity_id"] == valid["activity_id"].iloc[0]]
+    paper = first[first["user_id"] == first["user_id"].iloc[0]]
+    late = paper.assign(user_id=user, updated_at=long_ago.strftime("%Y-%m-%d %H:%M:%S"))
+    late.assign(row_id=range(700_001, 700_001 + len(late))).to_sql(
+        "learnosity_responses", engine, if_exists="append", index=False
+    )
+
+
+def test_a_reconcile_sends_exactly_the_late_and_the_changed_sessions_once(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    first, stage = _plan(tmp_path, engine, ledger)
+    _complete_everything(ledger, stage, first)
+    ledger.finish_run(DAG, "run-1")
+    _late_load(engine, rows, "late-scan", NOW - timedelta(days=3))  # before the delivered window
+    corrected = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE learnosity_responses SET response = CASE WHEN question_type IN"
+                " ('shorttext', 'plaintext', 'longtext', 'longtextV2', 'formulaV2') THEN 'corrected'"
+                " ELSE response END WHERE activity_id = :a AND user_id = :u"
+            ),
+            {"a": corrected.activity_id, "u": corrected.user_id},
+        )
+
+    nightly, _ = _plan(tmp_path, engine, ledger, run_id="nightly", run_end=NOW + timedelta(days=1))
+    assert _total(nightly, "sessions_staged") == 0, "the window has passed both"
+
+    end = NOW + timedelta(days=1)
+    reconcile, stage = _plan(tmp_path, engine, ledger, run_id="reconcile-1", run_end=end, reconcile=True)
+    staged = {r.user_id for r in ledger.sessions_of_run("reconcile-1") if r.status == SessionStatus.STAGED}
+    assert staged == {"late-scan", corrected.user_id}
+    assert (_total(reconcile, "sessions_staged"), _total(reconcile, "sessions_corrected")) == (2, 1)
+    assert _total(reconcile, "sessions_already_delivered") == _total(first, "sessions_staged") - 1
+    assert reconcile.reconcile and not reconcile.advances_window
+    assert all(c.unaccounted == 0 for c in reconcile.activities.values())
+    _complete_everything(ledger, stage, reconcile)
+
+    again, _ = _plan(tmp_path, engine, ledger, run_id="reconcile-2", run_end=end, reconcile=True)
+    assert _total(again, "sessions_staged") == 0, "a second reconcile sends nothing"
+
+
+def test_a_reconcile_looks_back_only_as_far_as_asked(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    _late_load(engine, rows, "ancient", NOW - timedelta(days=90))
+    default, _ = _plan(tmp_path, engine, ledger, run_id="r-default", reconcile=True)
+    assert "ancient" not in {r.user_id for r in ledger.sessions_of_run("r-default")}
+    assert default.window_start == (NOW - timedelta(days=30)).isoformat()
+    longer, _ = _plan(
+        tmp_path, engine, ledger, run_id="r-long", reconcile=True, reconcile_since=NOW - timedelta(days=120)
+    )
+    assert "ancient" in {r.user_id for r in ledger.sessions_of_run("r-long")}
+    assert longer.window_start == (NOW - timedelta(days=120)).isoformat()
+
+
+def test_a_loaded_at_column_windows_on_when_rows_reached_the_warehouse(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'loads.db'}")
+    rows = sample_rows(demo_templates(), learners=4, now=NOW, invalid=False)
+    loaded = (NOW - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    seed_warehouse(engine, rows)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE learnosity_responses ADD COLUMN loaded_at TEXT"))
+        conn.execute(sa.text("UPDATE learnosity_responses SET loaded_at = :t"), {"t": loaded})
+    first, stage = _plan(tmp_path, engine, ledger)
+    _complete_everything(ledger, stage, first)
+    ledger.finish_run(DAG, "run-1")
+    late = rows[rows["user_id"] == rows["user_id"].iloc[0]].assign(
+        user_id="late-scan",
+        updated_at=(NOW - timedelta(days=5)).strftime("%Y-%m-%d %H:%M:%S"),  # when it was written
+        loaded_at=(NOW + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"),  # when it was loaded
+        row_id=range(700_001, 700_001 + int((rows["user_id"] == rows["user_id"].iloc[0]).sum())),
+    )
+    late.to_sql("learnosity_responses", engine, if_exists="append", index=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE learnosity_responses SET loaded_at = 'soon' WHERE row_id = 700001"))
+
+    later, later_stage = _plan(tmp_path, engine, ledger, run_id="run-2", run_end=NOW + timedelta(days=1))
+    staged = [r.activity_id for r in ledger.sessions_of_run("run-2") if r.status == SessionStatus.STAGED]
+    quarantined = {(r["user_id"], r["reason"]) for r in _quarantine(later_stage)}
+    assert ("late-scan", "invalid_timestamp") in quarantined, "a loaded_at that does not parse"
+    assert "loaded_at: 'soon' is not a timestamp" in {
+        r["message"].split("): ")[1] for r in _quarantine(later_stage)
+    }
+    bad_activity = late["activity_id"].iloc[0]  # row 700001's
+    assert sorted(staged) == sorted(set(late["activity_id"]) - {bad_activity}), (
+        "the late sessions, but that one"
+    )
+    assert _total(later, "rows") == len(late), "only the late rows: the others were loaded before"

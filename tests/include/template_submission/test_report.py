@@ -124,6 +124,7 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
         "rows_quarantined": quarantined,
         "rows_held_back": 0,
         "sessions_staged": staged,
+        "corrections": 0,
         "already_delivered": 0,
         "already_rejected": 0,
         "submitted": staged,

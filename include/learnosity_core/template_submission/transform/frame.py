@@ -121,8 +121,8 @@ class _Rows:
     given_session: pa.Array | None
     attempt: pa.Array | None
     updated_at: npt.NDArray[np.int64]  # microseconds since the epoch, UTC; _NAT when absent
-    bad_timestamp: npt.NDArray[np.bool_]
-    raw_timestamp: pd.Series | None
+    # (column, rows whose value does not parse, the raw column) for updated_at and loaded_at
+    bad_timestamp: list[tuple[str, npt.NDArray[np.bool_], pd.Series | None]]
 
     def __len__(self) -> int:
         return len(self.row_id)
@@ -132,10 +132,12 @@ def _optional(df: pd.DataFrame, column: str) -> pa.Array | None:
     return text_column(df[column], empty_is_null=True) if column in df.columns else None
 
 
-def _timestamps(df: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    if "updated_at" not in df.columns:
+def _timestamps(
+    df: pd.DataFrame, column: str = "updated_at"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    if column not in df.columns:
         return np.full(len(df), _NAT, dtype=np.int64), np.zeros(len(df), dtype=np.bool_)
-    raw = df["updated_at"]
+    raw = df[column]
     parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
     present = raw.notna().to_numpy() & ~raw.isin([""]).to_numpy()
     bad = present & parsed.isna().to_numpy()
@@ -148,7 +150,8 @@ def _read(df: pd.DataFrame) -> _Rows:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise SourceContractError(f"response rows lack required column(s): {missing}")
-    updated_at, bad_timestamp = _timestamps(df)
+    updated_at, bad_updated = _timestamps(df)
+    bad_loaded = _timestamps(df, "loaded_at")[1]
     return _Rows(
         row_id=(
             df["row_id"].to_numpy() if "row_id" in df.columns else np.arange(1, len(df) + 1, dtype=np.int64)
@@ -162,8 +165,10 @@ def _read(df: pd.DataFrame) -> _Rows:
         given_session=_optional(df, "session_id"),
         attempt=_optional(df, "attempt"),
         updated_at=updated_at,
-        bad_timestamp=bad_timestamp,
-        raw_timestamp=df["updated_at"] if "updated_at" in df.columns else None,
+        bad_timestamp=[
+            ("updated_at", bad_updated, df.get("updated_at")),
+            ("loaded_at", bad_loaded, df.get("loaded_at")),
+        ],
     )
 
 
@@ -534,13 +539,14 @@ def transform_frame(df: pd.DataFrame, index: TemplateIndex, claims: SessionIdCla
     ):
         verdicts.flag(np.flatnonzero(~present(column)), reasons.MISSING_FIELD, f"{name}: missing or blank")
     session_id, claimable = _session_ids(rows, verdicts)
-    bad_time = np.flatnonzero(rows.bad_timestamp)
-    if len(bad_time):
-        assert rows.raw_timestamp is not None
-        raw = rows.raw_timestamp.iloc[bad_time].tolist()
-        verdicts.flag(
-            bad_time, reasons.INVALID_TIMESTAMP, [f"updated_at: {v!r} is not a timestamp" for v in raw]
-        )
+    for column, bad, raw_column in rows.bad_timestamp:
+        bad_time = np.flatnonzero(bad)
+        if len(bad_time):
+            assert raw_column is not None
+            raw = raw_column.iloc[bad_time].tolist()
+            verdicts.flag(
+                bad_time, reasons.INVALID_TIMESTAMP, [f"{column}: {v!r} is not a timestamp" for v in raw]
+            )
     session = combine(codes(rows.activity), codes(rows.user), codes(session_id))
     _claim_session_ids(rows, session_id, claimable, session, claims, verdicts)
     superseded = _settle_duplicates(rows, session, verdicts)

@@ -28,7 +28,7 @@ REASONS: Final[dict[str, str]] = {
     INVALID_ENCODING: "a text value was not valid UTF-8 in the warehouse (its bytes are lost)",
     MISSING_FIELD: "user_id, activity_id or question_id is empty or blank",
     INVALID_SESSION_ID: "session_id is given but is not a UUID",
-    INVALID_TIMESTAMP: "updated_at is given but is not a timestamp",
+    INVALID_TIMESTAMP: "updated_at or loaded_at is given but is not a timestamp",
     UNKNOWN_ACTIVITY: "the activity has no template",
     UNKNOWN_QUESTION: "the question is not in the activity's template",
     TYPE_CONFLICT: "question_type disagrees with the template",

@@ -69,10 +69,6 @@ def _airflow(env: dict[str, str], *args: str, log: Path | None = None) -> int:
 
 
 def main() -> int:
-    from learnosity_core.delivery.ledger import Ledger
-    from learnosity_core.reporting.render import summary_lines
-    from learnosity_core.template_submission.plan import PlanSummary
-    from learnosity_core.template_submission.report import build_template_report
     from learnosity_devtools.emulator.process import emulator_process
     from learnosity_devtools.emulator.seed import demo_templates
     from learnosity_devtools.sample_data import sample_rows, seed_warehouse, write_sample_blobs
@@ -113,18 +109,12 @@ def main() -> int:
         print(f"Sessions stored in the emulator now: {len(stored)}")
 
     print()
-    stages = DEMO / "airflow" / "learnosity" / "stage" / "learnosity_template_submission"
-    plan_file = max(stages.rglob("plan.json"), key=lambda p: p.stat().st_mtime)
-    plan = PlanSummary.model_validate_json(plan_file.read_text())
-    ledger = Ledger.from_url(f"sqlite:///{DEMO / 'airflow' / 'learnosity' / 'ledger.db'}")
-    report = build_template_report(
-        "learnosity_template_submission", plan, ledger.sessions_of_run(plan.run_id)
-    )
-    print("\n".join(summary_lines(report)))
     reports = DEMO / "airflow" / "learnosity" / "reports"
     for dag_id in ("learnosity_template_submission", "learnosity_failed_submission_replay"):
-        found = sorted((reports / dag_id).rglob("report.html"))
-        print(f"Report ({dag_id}): {found[-1] if found else 'not written'}")
+        found = sorted((reports / dag_id).rglob("report.html"), key=lambda p: p.stat().st_mtime)
+        if found:
+            print((found[-1].parent / "summary.txt").read_text(encoding="utf-8"))
+        print(f"Report ({dag_id}): {found[-1] if found else 'not written'}\n")
     print(f"Task logs: {DEMO / 'template-run.log'}, {DEMO / 'replay-run.log'}")
     return code or replay_code
 

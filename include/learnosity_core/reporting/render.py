@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 _CHART_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
 REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.txt"
 
 
 def _bars(report: RunReport) -> list[dict[str, Any]]:
@@ -79,10 +80,13 @@ def summary_lines(report: RunReport) -> list[str]:
 
 
 def write_report(report: RunReport, out: StoragePath) -> str:
-    """Write report.html into `out`, log the summary without learner data, return the page's path."""
+    """Write report.html and its summary lines (summary.txt, for scripts and terminals) into
+    `out`, log the summary without learner data, return the page's path."""
     path = out / REPORT_FILE
     path.write_text(render_html(report), encoding="utf-8")
-    for line in summary_lines(report):
+    lines = summary_lines(report)
+    (out / SUMMARY_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for line in lines:
         log.info("%s", line)
     log.info("Report: %s", path)
     return str(path)

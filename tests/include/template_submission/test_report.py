@@ -140,6 +140,9 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     assert 'href="quarantine.csv"' in page and "unknown_question" in page and "No session failed." in page
     assert "Held back" not in page and "not green" not in page
     assert f"{len(rows)} rows read = {len(rows) - quarantined} staged + 0 skipped" in page
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert summary.startswith("Learnosity template submission run-1: rows=")
+    assert f"{len(rows)} rows read = " in summary
     assert ledger.last_window_end(DAG) == NOW
 
 

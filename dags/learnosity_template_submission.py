@@ -64,6 +64,18 @@ with DAG(
             None, type=["null", "string"], format="date-time", description="Override the window's end (UTC)."
         ),
         "dry_run": Param(False, type="boolean", description="Validate and report; send nothing."),
+        "reconcile": Param(
+            False,
+            type="boolean",
+            description="Ignore the window: compare every session since reconcile_since with the ledger"
+            " and send the missing and changed ones (late loads, lost deliveries).",
+        ),
+        "reconcile_since": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            description="How far back a reconcile looks (UTC); empty: 30 days.",
+        ),
         "verify": Param(True, type="boolean", description="Read sessions back after the jobs."),
         "ignore_response_revisions": Param(
             False, type="boolean", description="Overwrite stored responses whatever their revision."
@@ -90,6 +102,8 @@ with DAG(
         batch_size="{{ params.batch_size }}",
         force_resubmit="{{ params.force_resubmit }}",
         dry_run="{{ params.dry_run }}",
+        reconcile="{{ params.reconcile }}",
+        reconcile_since="{{ params.reconcile_since }}",
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")

@@ -15,10 +15,21 @@ def dagbag() -> DagBag:
 
 def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert {"learnosity_template_submission", "learnosity_failed_submission_replay"} <= set(dagbag.dag_ids)
+    assert {
+        "learnosity_template_submission",
+        "learnosity_template_reconcile",
+        "learnosity_failed_submission_replay",
+    } <= set(dagbag.dag_ids)
 
 
-@pytest.mark.parametrize("dag_id", ["learnosity_template_submission", "learnosity_failed_submission_replay"])
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "learnosity_template_submission",
+        "learnosity_template_reconcile",
+        "learnosity_failed_submission_replay",
+    ],
+)
 def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.catchup is False
@@ -63,3 +74,19 @@ def test_connection_check_dag_is_manual_and_sends_nothing(dagbag: DagBag) -> Non
     for name, param in dag.params.items():
         param.resolve()
         assert param.description and param.schema.get("title"), f"param {name} needs a title and description"
+
+
+def test_the_reconcile_dag_is_weekly_paused_and_always_reconciles(dagbag: DagBag) -> None:
+    dag = dagbag.dags["learnosity_template_reconcile"]
+    assert dag.is_paused_upon_creation is True, "off until a deployment with late loads turns it on"
+    assert dag.timetable.expression == "0 4 * * 0"
+    plan = dag.get_task("plan")
+    assert plan.reconcile is True and plan.reconcile_since == "{{ params.reconcile_since }}"
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "plan",
+        "submit",
+        "wait_for_jobs",
+        "record_jobs",
+        "verify",
+        "report",
+    ]

@@ -39,6 +39,9 @@ class LearnosityTemplatePlanOperator(BaseOperator):
     :param force_resubmit: send sessions even when the same content already completed.
     :param dry_run: validate and report, stage and send nothing.
     :param max_shards: at most this many mapped submit tasks.
+    :param reconcile: ignore the window; send every session since `reconcile_since` that the
+        ledger does not hold as delivered with the same content.
+    :param reconcile_since: how far back a reconcile looks (default 30 days).
     """
 
     template_fields: Sequence[str] = (
@@ -48,6 +51,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         "batch_size",
         "force_resubmit",
         "dry_run_requested",
+        "reconcile",
+        "reconcile_since",
     )
 
     def __init__(
@@ -59,6 +64,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         batch_size: Any = MAX_SESSIONS_PER_SET,
         force_resubmit: Any = False,
         dry_run: Any = False,
+        reconcile: Any = False,
+        reconcile_since: Any = None,
         max_shards: int = 64,
         learnosity_conn_id: str = LearnosityHook.default_conn_name,
         warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
@@ -72,6 +79,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         self.batch_size = batch_size
         self.force_resubmit = force_resubmit
         self.dry_run_requested = dry_run  # `dry_run` is a BaseOperator method
+        self.reconcile = reconcile
+        self.reconcile_since = reconcile_since
         self.max_shards = max_shards
         self.learnosity_conn_id = learnosity_conn_id
         self.warehouse_conn_id = warehouse_conn_id
@@ -91,6 +100,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             max_shards=self.max_shards,
             force_resubmit=self.force_resubmit,
             dry_run=self.dry_run_requested,
+            reconcile=self.reconcile,
+            reconcile_since=self.reconcile_since,
         )
         try:
             template_map = resources.template_map(self.warehouse_conn_id)

@@ -85,6 +85,39 @@ leases_table = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Append-only: one row each time a session's delivery state changes (staged, quarantined,
+# submitted, completed, failed, rejected, verified), written in the same transaction as the
+# change. `learnosity_ledger_sessions` is the latest state; this is what happened, so support can
+# answer "what did Learnosity receive for this learner, when, in which job?".
+history_table = sa.Table(
+    "learnosity_ledger_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(64), nullable=False, index=True),
+    sa.Column("user_id", sa.String(255), index=True),
+    sa.Column("activity_id", sa.String(255)),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("run_id", sa.String(255)),
+    sa.Column("batch_id", sa.String(255)),
+    sa.Column("job_reference", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("verified", sa.Boolean),
+    sa.Column("error", sa.Text),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+_HISTORY_FROM_SESSIONS = [
+    "session_id",
+    "user_id",
+    "activity_id",
+    "content_hash",
+    "run_id",
+    "batch_id",
+    "job_reference",
+    "status",
+    "verified",
+    "error",
+]
+
 _CHUNK = 500  # keeps IN (...) lists well under every database's bound-parameter limit
 
 
@@ -140,8 +173,37 @@ class SessionRow(BaseModel):
     updated_at: datetime
 
 
+class HistoryRow(BaseModel):
+    """One change of one session's delivery state, as the history keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    user_id: str | None = None
+    activity_id: str | None = None
+    content_hash: str | None = None
+    run_id: str | None = None
+    batch_id: str | None = None
+    job_reference: str | None = None
+    status: SessionStatus
+    verified: bool | None = None
+    error: str | None = None
+    recorded_at: datetime
+
+
+def _remember(conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
+    """Append the current state of the sessions matching `where` to the history (set-based)."""
+    columns = [sessions_table.c[name] for name in _HISTORY_FROM_SESSIONS]
+    conn.execute(
+        sa.insert(history_table).from_select(
+            [*_HISTORY_FROM_SESSIONS, "recorded_at"],
+            sa.select(*columns, sessions_table.c.updated_at).where(where),
+        )
+    )
+
+
 class Ledger:
-    """Per-session delivery state in a SQL database shared by every worker."""
+    """Per-session delivery state in a SQL database shared by every worker, and its history."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -259,6 +321,7 @@ class Ledger:
         ]
         with self._engine.begin() as conn:
             self._upsert_sessions(conn, rows)
+            _remember(conn, sessions_table.c.batch_id == batch_id)
             conn.execute(sa.delete(batches_table).where(batches_table.c.batch_id == batch_id))
             conn.execute(
                 sa.insert(batches_table).values(
@@ -292,6 +355,8 @@ class Ledger:
         ]
         with self._engine.begin() as conn:
             self._upsert_sessions(conn, rows)
+            for part in _chunks([r["session_id"] for r in rows]):
+                _remember(conn, sessions_table.c.session_id.in_(part))
 
     def job_for_batch(self, batch_id: str) -> str | None:
         """The job reference already recorded for a batch: a retried task must not post it again."""
@@ -313,6 +378,7 @@ class Ledger:
                 .where(sessions_table.c.batch_id == batch_id)
                 .values(job_reference=job_reference, status=SessionStatus.SUBMITTED.value, updated_at=now)
             )
+            _remember(conn, sessions_table.c.batch_id == batch_id)
 
     def split_batch(self, batch_id: str, part_id: str, session_ids: Sequence[str]) -> None:
         """Move some sessions of a batch into a batch of their own (a refused batch is halved to
@@ -348,6 +414,7 @@ class Ledger:
                 .where(sessions_table.c.batch_id == batch_id)
                 .values(status=SessionStatus.REJECTED.value, error=error, updated_at=_now())
             )
+            _remember(conn, sessions_table.c.batch_id == batch_id)
 
     def record_job(self, job_reference: str, job_status: str, outcomes: Sequence[SessionOutcome]) -> None:
         """Store a finished (or timed-out) job's per-session outcomes."""
@@ -367,6 +434,13 @@ class Ledger:
                     )
                     .values(status=outcome.status.value, error=outcome.error, updated_at=now)
                 )
+            for part in _chunks([o.session_id for o in outcomes]):
+                _remember(
+                    conn,
+                    sa.and_(
+                        sessions_table.c.session_id.in_(part), sessions_table.c.job_reference == job_reference
+                    ),
+                )
 
     def record_verification(self, results: Mapping[str, str | None]) -> None:
         """session id -> None when the read-back matched, else what differed. A job's answer may not
@@ -381,6 +455,8 @@ class Ledger:
                 conn.execute(
                     sa.update(sessions_table).where(sessions_table.c.session_id == sid).values(**values)
                 )
+            for part in _chunks(list(results)):
+                _remember(conn, sessions_table.c.session_id.in_(part))
 
     def start_run(
         self, dag_id: str, run_id: str, window_start: datetime | None, window_end: datetime | None
@@ -474,6 +550,18 @@ class Ledger:
                 )
             )
             return {ref: status for ref, status in rows}
+
+    def history(self, *, session_id: str | None = None, user_id: str | None = None) -> list[HistoryRow]:
+        """Every recorded change of a session's, or of a learner's sessions', delivery, oldest first."""
+        if session_id is None and user_id is None:
+            raise ValueError("name a session_id or a user_id")
+        query = sa.select(history_table).order_by(history_table.c.recorded_at, history_table.c.id)
+        if session_id is not None:
+            query = query.where(history_table.c.session_id == session_id)
+        if user_id is not None:
+            query = query.where(history_table.c.user_id == user_id)
+        with self._engine.connect() as conn:
+            return [HistoryRow.model_validate(dict(r._mapping)) for r in conn.execute(query)]
 
     def sessions_of_run(self, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:

@@ -165,3 +165,43 @@ def test_of_many_runs_asking_at_once_exactly_one_gets_the_lease(
     winners = [h for h, other in answers.items() if other is None]
     assert len(answers) == 8 and len(winners) == 1
     assert {other for other in answers.values() if other is not None} == set(winners)
+
+
+def test_the_history_keeps_every_delivery_of_a_session_beside_its_correction(ledger: Ledger) -> None:
+    first = SessionEntry("s1", "hash-original", "act-1", "learner-7")
+    ledger.stage("run-1", "run-1/b1", [first], data_format="from_template", activity_id="act-1")
+    ledger.record_submission("run-1/b1", "job-1")
+    ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
+    ledger.record_verification({"s1": None})
+    corrected = SessionEntry("s1", "hash-corrected", "act-1", "learner-7")
+    ledger.stage("run-2", "run-2/b1", [corrected], data_format="from_template", activity_id="act-1")
+    ledger.record_submission("run-2/b1", "job-2")
+    ledger.record_job("job-2", "completed", [SessionOutcome("s1", SessionStatus.FAILED, "halted")])
+
+    history = ledger.history(session_id="s1")
+    assert [(h.run_id, h.content_hash, h.job_reference, h.status, h.verified) for h in history] == [
+        ("run-1", "hash-original", None, SessionStatus.STAGED, None),
+        ("run-1", "hash-original", "job-1", SessionStatus.SUBMITTED, None),
+        ("run-1", "hash-original", "job-1", SessionStatus.COMPLETED, None),
+        ("run-1", "hash-original", "job-1", SessionStatus.COMPLETED, True),
+        ("run-2", "hash-corrected", None, SessionStatus.STAGED, None),
+        ("run-2", "hash-corrected", "job-2", SessionStatus.SUBMITTED, None),
+        ("run-2", "hash-corrected", "job-2", SessionStatus.FAILED, None),
+    ]
+    assert history[-1].error == "halted" and history[0].batch_id == "run-1/b1"
+    assert ledger.history(user_id="learner-7") == history
+    assert ledger.history(user_id="nobody") == []
+    with pytest.raises(ValueError, match="session_id or a user_id"):
+        ledger.history()
+
+
+def test_rejections_and_quarantines_are_in_the_history(ledger: Ledger) -> None:
+    ledger.stage("run-1", "b1", [SessionEntry("s2", "h", "act-1", "u2")], data_format="from_template")
+    ledger.record_rejection("b1", "rejected by the Data API: user_id is blank")
+    ledger.quarantine("run-1", "from_template", {"s3": ("act-1", "u3", "invalid_value: row 4")})
+    assert [h.status for h in ledger.history(session_id="s2")] == [
+        SessionStatus.STAGED,
+        SessionStatus.REJECTED,
+    ]
+    (quarantined,) = ledger.history(session_id="s3")
+    assert (quarantined.status, quarantined.error) == (SessionStatus.QUARANTINED, "invalid_value: row 4")

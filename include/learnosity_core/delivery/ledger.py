@@ -425,14 +425,20 @@ class Ledger:
                 .where(batches_table.c.job_reference == job_reference)
                 .values(job_status=job_status)
             )
-            for outcome in outcomes:
+            if outcomes:  # one statement, executed for many parameter sets
                 conn.execute(
                     sa.update(sessions_table)
                     .where(
-                        sessions_table.c.session_id == outcome.session_id,
+                        sessions_table.c.session_id == sa.bindparam("sid"),
                         sessions_table.c.job_reference == job_reference,
                     )
-                    .values(status=outcome.status.value, error=outcome.error, updated_at=now)
+                    .values(
+                        status=sa.bindparam("new_status"), error=sa.bindparam("new_error"), updated_at=now
+                    ),
+                    [
+                        {"sid": o.session_id, "new_status": o.status.value, "new_error": o.error}
+                        for o in outcomes
+                    ],
                 )
             for part in _chunks([o.session_id for o in outcomes]):
                 _remember(
@@ -448,12 +454,24 @@ class Ledger:
         it no longer counts as delivered and the next run sends it again."""
         now = _now()
         with self._engine.begin() as conn:
-            for sid, problem in results.items():
-                values: dict[str, Any] = {"verified": problem is None, "updated_at": now}
-                if problem is not None:
-                    values.update(status=SessionStatus.FAILED.value, error=problem)
+            matched = [{"sid": sid} for sid, problem in results.items() if problem is None]
+            differed = [{"sid": sid, "problem": p} for sid, p in results.items() if p is not None]
+            where = sessions_table.c.session_id == sa.bindparam("sid")
+            if matched:  # one statement each, executed for many parameter sets
                 conn.execute(
-                    sa.update(sessions_table).where(sessions_table.c.session_id == sid).values(**values)
+                    sa.update(sessions_table).where(where).values(verified=True, updated_at=now), matched
+                )
+            if differed:
+                conn.execute(
+                    sa.update(sessions_table)
+                    .where(where)
+                    .values(
+                        verified=False,
+                        status=SessionStatus.FAILED.value,
+                        error=sa.bindparam("problem"),
+                        updated_at=now,
+                    ),
+                    differed,
                 )
             for part in _chunks(list(results)):
                 _remember(conn, sessions_table.c.session_id.in_(part))

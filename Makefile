@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo check history emulator bench-transform bench-e2e clean
+.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e clean
 
 install: $(STAMP)
 
@@ -46,6 +46,9 @@ demo: install
 # First contact with an account: `make check` or `make check ARGS="--activity a1 --activity a2"`.
 check: install
 	$(PY) -m learnosity_provider.check $(ARGS)
+
+migrate: install
+	$(PY) -c "from learnosity_provider import resources; print('ledger at revision', resources.ledger().revision())"
 
 history: install
 	$(PY) -m learnosity_provider.history $(if $(LEARNER),--user "$(LEARNER)") $(if $(SESSION),--session "$(SESSION)")

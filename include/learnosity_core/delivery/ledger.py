@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Engine
 
+from learnosity_core.delivery import ledger_schema
+
 
 class SessionStatus(enum.StrEnum):
     STAGED = "staged"
@@ -207,7 +209,11 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine, checkfirst=True)
+        ledger_schema.upgrade(engine)
+
+    def revision(self) -> str | None:
+        """The schema revision the ledger is at (`ledger_schema`)."""
+        return ledger_schema.current(self._engine)
 
     @classmethod
     def from_url(cls, url: str) -> Ledger:

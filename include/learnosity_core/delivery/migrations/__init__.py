@@ -1,0 +1,1 @@
+"""Alembic migrations of the delivery ledger (run by `ledger_schema.upgrade`, never by hand)."""

@@ -32,10 +32,15 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
     cluster: Cluster, warehouse: tuple[str, int]
 ) -> None:
     states: dict[str, set[str]] = {}
+    hosts: dict[str, set[str]] = {}
 
     def observe(tis: list[dict]) -> None:
+        # Hosts are seen while the shards run: a finished task instance's record alone is not
+        # enough (it reads "" when the try that ran is not the one the list shows).
         for ti in tis:
             states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+            if ti["hostname"]:
+                hosts.setdefault(ti["task_id"], set()).add(ti["hostname"])
 
     # The whole window and force_resubmit: this run has every session to send, whatever ran before.
     conf = {"batch_size": 5, "verify": True, "force_resubmit": True, "window_start": "2000-01-01T00:00:00Z"}
@@ -44,9 +49,18 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
         -3000:
     ]
     _assert_stored_exactly_once(cluster, warehouse[1])
+    runs = cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"run_type": "scheduled"})
+    assert runs["total_entries"] == 0, "unpausing to trigger must not also start a scheduled run"
 
     tis = cluster.task_instances(DAG_ID, run_id)
-    submit_hosts = {ti["hostname"] for ti in tis if ti["task_id"] == "submit"}
+    submit = [ti for ti in tis if ti["task_id"] == "submit"]
+    assert submit and all(ti["state"] == "success" for ti in submit), submit
+    for ti in submit:
+        tries = cluster.api(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/submit/{ti['map_index']}/tries"
+        )
+        hosts["submit"] = hosts.get("submit", set()) | {t["hostname"] for t in tries["task_instances"]}
+    submit_hosts = hosts.get("submit", set()) - {""}
     assert submit_hosts == {"w1", "w2"}, f"submit shards ran on {submit_hosts}"
     assert "deferred" in states["wait_for_jobs"], states["wait_for_jobs"]
     trigger_logs = list(

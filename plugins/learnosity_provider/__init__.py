@@ -22,6 +22,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Learnosity",
         "description": "Learnosity Data API: template and failed-submission session uploads.",
         "versions": ["0.1.0"],
+        "extra-links": ["learnosity_provider.links.LearnosityReportLink"],
         "connection-types": [
             {
                 "connection-type": "learnosity",

@@ -63,7 +63,7 @@ with DAG(
             title="Dry run (move and send nothing)",
             description="On: read and check every blob and write the report; move and send nothing."
             " Default off: a real run that sends.",
-            section="Safety",
+            # No section: the form opens only its default section, so the switch is seen at once.
         ),
         "strict": Param(
             False,

@@ -59,7 +59,7 @@ with DAG(
             title="Dry run (send nothing)",
             description="On: read, validate and write the report; stage and send nothing, and the window"
             " does not move. Default off: a real run that sends.",
-            section="Safety",
+            # No section: the form opens only its default section, so the switch is seen at once.
         ),
         "verify": Param(
             True,

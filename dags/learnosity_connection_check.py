@@ -33,10 +33,12 @@ with DAG(
     params={
         "activity_ids": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string"},
             title="Activities",
-            description="Activity ids to check; empty checks the warehouse's activities (at most 50).",
+            description="Activity ids to check, one per line. Default empty: the warehouse's activities"
+            " (at most 50).",
+            section="What to check",
         ),
         "sample_sessions": Param(
             50,
@@ -44,12 +46,14 @@ with DAG(
             minimum=1,
             maximum=1000,
             title="Sample sessions per activity",
-            description="How many sessions of each activity to turn into request bodies.",
+            description="How many sessions of each activity to turn into request bodies (1-1000)."
+            " Default 50.",
+            section="What to check",
         ),
     },
 ) as dag:
     LearnosityConnectionCheckOperator(
         task_id="check",
-        activity_ids="{{ params.activity_ids }}",
+        activity_ids="{{ params.activity_ids or [] }}",
         sample_sessions="{{ params.sample_sessions }}",
     )

@@ -23,6 +23,7 @@ Re-submits learner sessions whose online submission failed, in bulk, through the
    after the HTML report is written.
 
 Schedule: hourly (`LEARNOSITY_REPLAY_CRON`, default `15 * * * *`, in `LEARNOSITY_TIMEZONE`).
+Unpausing starts nothing: the first run is the next scheduled time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from learnosity_provider.operators.failed_submission import (
@@ -47,28 +47,48 @@ with DAG(
     schedule=CronTriggerTimetable(
         os.environ.get("LEARNOSITY_REPLAY_CRON", "15 * * * *"),
         timezone=os.environ.get("LEARNOSITY_TIMEZONE", "UTC"),
+        # With no start_date, the first run is the next fire time after the DAG is unpaused: never
+        # a past night (a start_date or the default 10% grace would start one at once).
+        run_immediately=timedelta(0),
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "failed-submission"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "source": Param(
-            "",
-            type="string",
-            description="A folder inside the landing location (or an allowed one); empty: all of it.",
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run (move and send nothing)",
+            description="On: read and check every blob and write the report; move and send nothing."
+            " Default off: a real run that sends.",
+            # No section: the form opens only its default section, so the switch is seen at once.
         ),
-        "dry_run": Param(False, type="boolean", description="Validate and report; move and send nothing."),
         "strict": Param(
             False,
             type="boolean",
-            description="Also quarantine blobs that only warn (no identity found, unfamiliar responses); "
-            "off: Variable learnosity_failed_submissions_strict.",
+            title="Quarantine blobs that only warn",
+            description="On: also quarantine blobs that only warn (no identity found, unfamiliar"
+            " responses). Default off: Variable learnosity_failed_submissions_strict decides (off: they"
+            " are sent, with a warning in the report).",
+            section="Safety",
+        ),
+        "source": Param(
+            None,
+            type=["null", "string"],
+            title="Folder to replay",
+            description="A folder inside the landing location (or an allowed one). Default empty: all of"
+            " the landing location.",
+            section="What to send",
         ),
         "ignore_response_revisions": Param(
-            False, type="boolean", description="Overwrite stored responses whatever their revision."
+            False,
+            type="boolean",
+            title="Overwrite newer responses",
+            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
+            " keeps a response with a newer revision.",
+            section="What to send",
         ),
     },
 ) as dag:

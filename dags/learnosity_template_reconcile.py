@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from learnosity_provider.operators.template_submission import (
@@ -37,8 +36,9 @@ with DAG(
     schedule=CronTriggerTimetable(
         os.environ.get("LEARNOSITY_RECONCILE_CRON", "0 4 * * 0"),
         timezone=os.environ.get("LEARNOSITY_TIMEZONE", "UTC"),
+        # With no start_date, the first run is the next fire time after the DAG is unpaused.
+        run_immediately=timedelta(0),
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     is_paused_upon_creation=True,
     max_active_runs=1,
@@ -46,27 +46,54 @@ with DAG(
     tags=["learnosity", "data-api", "sessions", "reconcile"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run (send nothing)",
+            description="On: compare and write the report; stage and send nothing. Default off: a real"
+            " run that sends what is missing or changed.",
+        ),
         "reconcile_since": Param(
             None,
             type=["null", "string"],
             format="date-time",
-            description="Compare sessions changed since this time (UTC); empty: 30 days back.",
+            title="Reconcile start (UTC)",
+            description="Compare the sessions changed since this time. Default empty: 30 days before"
+            " the run.",
+            section="Window",
         ),
         "activity_ids": Param(
-            [], type="array", items={"type": "string"}, description="Only these activities (empty: all)."
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Activities",
+            description="Activity ids, one per line. Default empty: every activity.",
+            section="What to send",
         ),
-        "dry_run": Param(False, type="boolean", description="Compare and report; send nothing."),
-        "verify": Param(True, type="boolean", description="Read sessions back after the jobs."),
         "ignore_response_revisions": Param(
-            False, type="boolean", description="Overwrite stored responses whatever their revision."
+            False,
+            type="boolean",
+            title="Overwrite newer responses",
+            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
+            " keeps a response with a newer revision.",
+            section="What to send",
+        ),
+        "verify": Param(
+            True,
+            type="boolean",
+            title="Read sessions back",
+            description="Default on: every completed session is read back from Learnosity before the report.",
+            section="Safety",
         ),
         "max_quarantine_share": Param(
             None,
             type=["null", "number"],
             minimum=0,
             maximum=1,
-            description="Fail the run when more than this share of rows is quarantined or held back"
-            " (empty: Variable learnosity_max_quarantine_share, else 0.2).",
+            title="Most rows that may be held back (share, 0-1)",
+            description="Fail the run when more than this share of rows is quarantined or held back."
+            " Default empty: Variable learnosity_max_quarantine_share, else 0.2.",
+            section="Safety",
         ),
     },
 ) as dag:

@@ -19,6 +19,7 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
 
 Schedule: `LEARNOSITY_TEMPLATE_CRON` (default `0 2 * * *`) in `LEARNOSITY_TIMEZONE` (default UTC);
 job polling every `LEARNOSITY_JOB_POLL_S` seconds (default 10).
+Unpausing starts nothing: the first run is the next scheduled time, never a past night.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from learnosity_provider.operators.template_submission import (
@@ -43,54 +43,110 @@ with DAG(
     schedule=CronTriggerTimetable(
         os.environ.get("LEARNOSITY_TEMPLATE_CRON", "0 2 * * *"),
         timezone=os.environ.get("LEARNOSITY_TIMEZONE", "UTC"),
+        # With no start_date, the first run is the next fire time after the DAG is unpaused: never
+        # a past night (a start_date or the default 10% grace would start one at once).
+        run_immediately=timedelta(0),
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "sessions"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "activity_ids": Param(
-            [], type="array", items={"type": "string"}, description="Only these activities (empty: all)."
-        ),
-        "window_start": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            description="Override the incremental window's start (UTC).",
-        ),
-        "window_end": Param(
-            None, type=["null", "string"], format="date-time", description="Override the window's end (UTC)."
-        ),
-        "dry_run": Param(False, type="boolean", description="Validate and report; send nothing."),
-        "reconcile": Param(
+        "dry_run": Param(
             False,
             type="boolean",
-            description="Ignore the window: compare every session since reconcile_since with the ledger"
-            " and send the missing and changed ones (late loads, lost deliveries).",
+            title="Dry run (send nothing)",
+            description="On: read, validate and write the report; stage and send nothing, and the window"
+            " does not move. Default off: a real run that sends.",
+            # No section: the form opens only its default section, so the switch is seen at once.
         ),
-        "reconcile_since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            description="How far back a reconcile looks (UTC); empty: 30 days.",
+        "verify": Param(
+            True,
+            type="boolean",
+            title="Read sessions back",
+            description="Default on: every completed session is read back from Learnosity before the"
+            " report. A dry run never reads back.",
+            section="Safety",
         ),
-        "verify": Param(True, type="boolean", description="Read sessions back after the jobs."),
-        "ignore_response_revisions": Param(
-            False, type="boolean", description="Overwrite stored responses whatever their revision."
-        ),
-        "force_resubmit": Param(
-            False, type="boolean", description="Send sessions even if the same content was delivered."
-        ),
-        "batch_size": Param(50, type="integer", minimum=1, maximum=50, description="Sessions per request."),
         "max_quarantine_share": Param(
             None,
             type=["null", "number"],
             minimum=0,
             maximum=1,
-            description="Fail the run when more than this share of rows is quarantined or held back"
-            " (empty: Variable learnosity_max_quarantine_share, else 0.2).",
+            title="Most rows that may be held back (share, 0-1)",
+            description="Fail the run when more than this share of rows is quarantined or held back."
+            " Default empty: Variable learnosity_max_quarantine_share, else 0.2.",
+            section="Safety",
+        ),
+        "activity_ids": Param(
+            [],
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Activities",
+            description="Activity ids, one per line. Default empty: every activity with changed sessions"
+            " (a run limited to some activities does not move the window).",
+            section="What to send",
+        ),
+        "force_resubmit": Param(
+            False,
+            type="boolean",
+            title="Send again what was delivered",
+            description="On: send sessions even when the same content already completed. Default off:"
+            " skip them.",
+            section="What to send",
+        ),
+        "ignore_response_revisions": Param(
+            False,
+            type="boolean",
+            title="Overwrite newer responses",
+            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
+            " keeps a response with a newer revision.",
+            section="What to send",
+        ),
+        "batch_size": Param(
+            50,
+            type="integer",
+            minimum=1,
+            maximum=50,
+            title="Sessions per request",
+            description="1-50. Default 50, the Data API's limit.",
+            section="What to send",
+        ),
+        "window_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window start (UTC)",
+            description="Rows changed from this time. Default empty: where the last fully delivered run"
+            " ended (the beginning on the first run).",
+            section="Window",
+        ),
+        "window_end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Window end (UTC)",
+            description="Rows changed before this time. Default empty: the run's time (now for a manual"
+            " run). A run with an end set does not move the window.",
+            section="Window",
+        ),
+        "reconcile": Param(
+            False,
+            type="boolean",
+            title="Reconcile instead of the window",
+            description="On: ignore the window, compare every session changed since the reconcile"
+            " start with the ledger and send the missing and changed ones (late loads, lost"
+            " deliveries); the window does not move. Default off: the nightly window.",
+            section="Window",
+        ),
+        "reconcile_since": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Reconcile start (UTC)",
+            description="How far back a reconcile looks. Default empty: 30 days before the run.",
+            section="Window",
         ),
     },
 ) as dag:

@@ -22,6 +22,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Learnosity",
         "description": "Learnosity Data API: template and failed-submission session uploads.",
         "versions": ["0.1.0"],
+        "extra-links": ["learnosity_provider.links.LearnosityReportLink"],
         "connection-types": [
             {
                 "connection-type": "learnosity",
@@ -39,15 +40,19 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "default": DEFAULT_DOMAIN},
                     },
                 },
+                # Port stays visible: Airflow 3.3's Test button posts a stored empty port as 0 and the
+                # API then refuses the test (400, "host or port ... differs"); a saved 443 matches.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
+                    "hidden-fields": ["schema", "extra"],
                     "relabeling": {
                         "host": "Data API base URL",
+                        "port": "HTTPS port (443; needed by the Test button)",
                         "login": "Consumer key",
                         "password": "Consumer secret",
                     },
                     "placeholders": {
                         "host": DEFAULT_HOST,
+                        "port": "443",
                         "login": "16-character consumer key",
                         "password": "consumer secret",
                     },

@@ -31,12 +31,17 @@ _FROM_CONNECTION = {"base_url", "consumer_key", "consumer_secret"}
 TUNABLE_EXTRAS = frozenset(DataApiSettings.model_fields) - _FROM_CONNECTION
 
 
+_SCHEME_PORTS = {"https": 443, "http": 80}
+
+
 def _base_url(conn: Connection) -> str:
+    """Host plus port; the scheme's own port (the form's 443) and 0 (an empty port as Airflow's
+    Test button posts it) leave the URL as written."""
     host = (conn.host or "").strip() or DEFAULT_BASE_URL
     if "://" not in host:
         host = f"https://{host}"
-    if conn.port and urlsplit(host).port is None:
-        parts = urlsplit(host)
+    parts = urlsplit(host)
+    if conn.port and parts.port is None and conn.port != _SCHEME_PORTS.get(parts.scheme):
         host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
     return host
 

@@ -34,6 +34,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("cluster")
     # Slow SET answers and jobs keep submission and the wait long enough to observe and to fault.
-    emulator_env = {"EMULATOR_JOB_DELAY_S": "3", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
+    # A job takes longer than the scheduler needs to start the wait after the last submit, so the
+    # wait always finds jobs running and defers (with 3 s it sometimes found them all done).
+    emulator_env = {"EMULATOR_JOB_DELAY_S": "15", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
     with running_cluster(tmp, warehouse[0], emulator_env) as running:
         yield running

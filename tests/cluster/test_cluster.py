@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lrn_testing.cluster import Cluster, running_cluster
+from lrn_testing.cluster import CONSUMER_KEY, CONSUMER_SECRET, Cluster, running_cluster
 
 pytestmark = pytest.mark.cluster
 DAG_ID = "learnosity_template_submission"
@@ -32,10 +32,15 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
     cluster: Cluster, warehouse: tuple[str, int]
 ) -> None:
     states: dict[str, set[str]] = {}
+    hosts: dict[str, set[str]] = {}
 
     def observe(tis: list[dict]) -> None:
+        # Hosts are seen while the shards run: a finished task instance's record alone is not
+        # enough (it reads "" when the try that ran is not the one the list shows).
         for ti in tis:
             states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+            if ti["hostname"]:
+                hosts.setdefault(ti["task_id"], set()).add(ti["hostname"])
 
     # The whole window and force_resubmit: this run has every session to send, whatever ran before.
     conf = {"batch_size": 5, "verify": True, "force_resubmit": True, "window_start": "2000-01-01T00:00:00Z"}
@@ -44,9 +49,18 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
         -3000:
     ]
     _assert_stored_exactly_once(cluster, warehouse[1])
+    runs = cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"run_type": "scheduled"})
+    assert runs["total_entries"] == 0, "unpausing to trigger must not also start a scheduled run"
 
     tis = cluster.task_instances(DAG_ID, run_id)
-    submit_hosts = {ti["hostname"] for ti in tis if ti["task_id"] == "submit"}
+    submit = [ti for ti in tis if ti["task_id"] == "submit"]
+    assert submit and all(ti["state"] == "success" for ti in submit), submit
+    for ti in submit:
+        tries = cluster.api(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/submit/{ti['map_index']}/tries"
+        )
+        hosts["submit"] = hosts.get("submit", set()) | {t["hostname"] for t in tries["task_instances"]}
+    submit_hosts = hosts.get("submit", set()) - {""}
     assert submit_hosts == {"w1", "w2"}, f"submit shards ran on {submit_hosts}"
     assert "deferred" in states["wait_for_jobs"], states["wait_for_jobs"]
     trigger_logs = list(
@@ -56,6 +70,33 @@ def test_run_succeeds_on_both_workers_with_a_deferred_wait(
     assert "Trigger fired event" in trigger_logs[0].read_text()
     labels = {ti["rendered_map_index"] for ti in tis if ti["task_id"] == "submit"}
     assert all(label and label.startswith("shard ") for label in labels), labels
+
+
+def test_the_connection_test_button_works_for_a_saved_port(cluster: Cluster) -> None:
+    """The request the 3.3 UI's Test button sends for a stored connection: its form fields with the
+    secret masked and the port as a number (an empty port goes as 0, which the API refuses as a
+    different destination unless 0 is what is stored). The form shows the port for that reason."""
+    body = {
+        "connection_id": "learnosity_ui_test",
+        "conn_type": "learnosity",
+        "host": cluster.emulator_url,
+        "login": CONSUMER_KEY,
+        "password": CONSUMER_SECRET,
+        "port": 443,
+    }
+    cluster.api("POST", "/api/v2/connections", json=body)
+    try:
+        right = cluster.api("POST", "/api/v2/connections/test", json={**body, "password": "***"})
+        assert right["status"] is True, right
+        wrong = cluster.api("POST", "/api/v2/connections/test", json={**body, "password": "a-wrong-secret"})
+        assert wrong["status"] is False and "41003" in wrong["message"], wrong
+        assert "a-wrong-secret" not in wrong["message"]
+    finally:
+        httpx.delete(
+            f"{cluster.api_url}/api/v2/connections/learnosity_ui_test",
+            headers={"Authorization": f"Bearer {cluster.token}"},
+            timeout=30,
+        ).raise_for_status()
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(cluster: Cluster, warehouse: tuple[str, int]) -> None:

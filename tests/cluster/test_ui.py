@@ -66,6 +66,9 @@ def test_trigger_a_dry_run_from_the_form_and_see_it_succeed(cluster: Cluster, pa
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(f"Trigger Dag - {DAG_ID}", timeout=30_000)
+    sections = ("Run Parameters", "Safety", "What to send", "Window")
+    for text in (*sections, "Dry run (send nothing)", "Default off"):
+        expect(dialog).to_contain_text(text)
     switch = dialog.locator("input[name=element_dry_run]")
     assert not switch.is_checked()
     dialog.locator("label#switch\\:element_dry_run").click()
@@ -82,3 +85,23 @@ def test_trigger_a_dry_run_from_the_form_and_see_it_succeed(cluster: Cluster, pa
     run = cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
     assert run["conf"]["dry_run"] is True and run["state"] == "success"
     assert _writes(cluster) == writes_before, "a dry run must send nothing"
+
+
+def test_the_replay_form_triggers_with_its_defaults(cluster: Cluster, page) -> None:  # type: ignore[no-untyped-def]
+    """The empty `source` (the configured landing location) does not block the Trigger button."""
+    from playwright.sync_api import expect
+
+    replay = "learnosity_failed_submission_replay"
+    cluster.wait_for_dag(replay)
+    page.goto(f"{cluster.api_url}/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(cluster.password())
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="User")).to_be_visible(timeout=30_000)
+    page.goto(f"{cluster.api_url}/dags/{replay}")
+    page.get_by_test_id("trigger-dag-button").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Trigger Dag - {replay}", timeout=30_000)
+    expect(dialog).to_contain_text("Folder to replay")
+    page.screenshot(path=str(ARTIFACTS / "replay-trigger-form.png"), full_page=True)
+    expect(dialog.get_by_test_id("trigger-dag-submit")).to_be_enabled()

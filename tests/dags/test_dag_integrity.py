@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 from airflow.models import DagBag
+from airflow.sdk import DAG
+from airflow.serialization.serialized_objects import LazyDeserializedDAG
 
 from lrn_testing.airflow_env import REPO
 
@@ -43,6 +49,75 @@ def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) 
     assert all(t.retries >= 1 for t in dag.tasks)
 
 
+SCHEDULED = {
+    "learnosity_template_submission": "LEARNOSITY_TEMPLATE_CRON",
+    "learnosity_template_reconcile": "LEARNOSITY_RECONCILE_CRON",
+    "learnosity_failed_submission_replay": "LEARNOSITY_REPLAY_CRON",
+}
+
+
+@pytest.mark.parametrize("dag_id", sorted(SCHEDULED))
+def test_unpausing_never_starts_a_past_run(
+    dag_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What the scheduler computes for a DAG that never ran (the state of a fresh install when it is
+    unpaused), through the serialized DAG as the scheduler sees it. A cron firing every minute puts
+    "now" within the grace Airflow otherwise gives a just-missed fire time (10%, at least 5 min)."""
+    monkeypatch.setenv(SCHEDULED[dag_id], "* * * * *")
+    dag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).dags[dag_id]
+    scheduler_dag = LazyDeserializedDAG(data=json.loads(json.dumps(LazyDeserializedDAG.from_dag(dag).data)))
+    before = datetime.now(UTC)
+    first = scheduler_dag.next_dagrun_info(last_automated_run_info=None)
+    assert first is not None and first.run_after > before, f"first scheduled run at {first}"
+
+
+FORM_SECTIONS = {"What to send", "What to check", "Window", "Safety"}
+
+
+def _required_in_form(param: Any) -> bool:
+    """The 3.3 trigger form's rule: a field whose type does not allow null is required."""
+    kind = param.schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "learnosity_template_submission",
+        "learnosity_template_reconcile",
+        "learnosity_failed_submission_replay",
+    ],
+)
+def test_trigger_form_starts_with_dry_run(dagbag: DagBag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert next(iter(dag.params)) == "dry_run"
+    assert dag.params["dry_run"] is False, "a run from the form sends unless dry run is switched on"
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "learnosity_template_submission",
+        "learnosity_template_reconcile",
+        "learnosity_failed_submission_replay",
+        "learnosity_connection_check",
+    ],
+)
+def test_trigger_form_explains_itself_and_triggers_with_its_defaults(dagbag: DagBag, dag_id: str) -> None:
+    dag: DAG = dagbag.dags[dag_id]
+    for name, param in dag.params.items():
+        schema = param.schema
+        assert schema.get("title") and schema["title"] != name, f"param {name} needs a readable title"
+        if name == "dry_run":  # in the section the form opens with, seen without a click
+            assert "section" not in schema
+        else:
+            assert schema.get("section") in FORM_SECTIONS, f"param {name} is in no form section"
+        assert "default" in param.description.lower(), f"param {name} does not say what its default does"
+        empty = param.value in (None, "", [])
+        # The form disables Trigger while a required field is empty: an empty default must allow null.
+        assert not (empty and _required_in_form(param)), f"param {name} blocks the Trigger button"
+
+
 def test_template_dag_shape(dagbag: DagBag) -> None:
     dag = dagbag.dags["learnosity_template_submission"]
     order = [t.task_id for t in dag.topological_sort()]
@@ -64,6 +139,7 @@ def test_replay_dag_shape(dagbag: DagBag) -> None:
     ]
     assert dag.get_task("submit").pool == "learnosity_api"
     assert set(dag.params) == {"source", "dry_run", "strict", "ignore_response_revisions"}
+    assert dag.params["source"] is None, "empty source: the configured landing location"
 
 
 def test_connection_check_dag_is_manual_and_sends_nothing(dagbag: DagBag) -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -86,6 +87,24 @@ def test_clean_run_stores_every_valid_session_and_quarantines_the_rest(
     (report,) = sqlite_pipeline.reports.rglob("report.html")
     assert "<svg" in report.read_text() and "unknown_question" in report.read_text()
     assert "Held back" not in report.read_text() and "not green" not in report.read_text()
+    assert _report_link(run) == report.as_uri(), "the report task's extra link opens this run's report"
+
+
+def _report_link(run: Any) -> Any:
+    """The report task's 'Run report' link as the UI reads it: the XCom the worker stored."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = session.scalar(
+            sa.select(XComModel.value).where(
+                XComModel.dag_id == DAG_ID,
+                XComModel.run_id == run.run_id,
+                XComModel.task_id == "report",
+                XComModel.key == "_link_LearnosityReportLink",
+            )
+        )
+    return XComModel.deserialize_value(SimpleNamespace(value=value)) if value is not None else None
 
 
 def test_rerun_sends_nothing_and_a_changed_row_resends_only_its_session(

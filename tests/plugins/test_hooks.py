@@ -65,6 +65,9 @@ def test_ui_prefixed_extras_and_tuning_fields(learnosity_env: Define) -> None:
         ("data.example.com", None, "https://data.example.com"),
         ("data.example.com", 8443, "https://data.example.com:8443"),
         ("http://127.0.0.1:8765", 9999, "http://127.0.0.1:8765"),
+        (None, 443, "https://data.learnosity.com"),  # the form's port for the Test button
+        ("data.example.com", 0, "https://data.example.com"),  # an empty port as the UI posts it
+        ("http://data.example.com", 443, "http://data.example.com:443"),
     ],
 )
 def test_base_url_from_host_and_port(host: str | None, port: int | None, base_url: str) -> None:
@@ -177,10 +180,13 @@ def test_provider_registers_the_connection_type() -> None:
     behaviour = manager.field_behaviours["learnosity"]
     assert behaviour["relabeling"] == {
         "host": "Data API base URL",
+        "port": "HTTPS port (443; needed by the Test button)",
         "login": "Consumer key",
         "password": "Consumer secret",
     }
     assert "schema" in behaviour["hidden_fields"]
+    # Visible, so a port can be saved: the 3.3 Test button posts a stored empty port as 0 (a 400).
+    assert "port" not in behaviour["hidden_fields"] and behaviour["placeholders"]["port"] == "443"
     widgets = manager.connection_form_widgets
     assert widgets["extra__learnosity__lts_version"].field["value"] == DEFAULT_LTS_VERSION
     assert widgets["extra__learnosity__domain"].field_name == "domain"

@@ -22,6 +22,7 @@ from learnosity_core.failed_submission.plan import plan_replay
 from learnosity_core.failed_submission.report import publish_replay_report
 from learnosity_core.failed_submission.table import TABLE_SETTING, table_blobs
 from learnosity_provider import resources
+from learnosity_provider.links import LearnosityReportLink
 from learnosity_provider.operators.common import dag_and_run, publish_or_fail, typed_param
 
 LANDING_SETTING = "learnosity_failed_submissions_path"
@@ -150,6 +151,7 @@ class LearnosityReplayReportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("source",)
+    operator_extra_links = (LearnosityReportLink(),)
 
     def __init__(
         self, *, source: Any = None, state_conn_id: str = resources.STATE_CONN_ID, **kwargs: Any

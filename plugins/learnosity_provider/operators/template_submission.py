@@ -19,6 +19,7 @@ from learnosity_core.delivery.warehouse import SourceError
 from learnosity_core.template_submission.templates import TemplateMapError, fetcher
 from learnosity_provider import resources
 from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.links import LearnosityReportLink
 from learnosity_provider.operators.common import (
     dag_and_run,
     failing_fast,
@@ -146,6 +147,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("max_quarantine_share",)
+    operator_extra_links = (LearnosityReportLink(),)
 
     def __init__(
         self,

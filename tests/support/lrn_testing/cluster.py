@@ -199,6 +199,7 @@ def running_cluster(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # `trigger` unpauses the DAG it runs
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lrn_testing.cluster.worker_name",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + meta_url.replace("+psycopg2", ""),

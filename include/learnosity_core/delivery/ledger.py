@@ -209,6 +209,8 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Ids per IN (...) of the big lookups: PostgreSQL takes 65,535 parameters, SQLite may take 999.
+        self._lookup_chunk = 10_000 if engine.dialect.name == "postgresql" else _CHUNK
         ledger_schema.upgrade(engine)
 
     def revision(self) -> str | None:
@@ -247,7 +249,7 @@ class Ledger:
         the same content is not sent again, different content is a correction."""
         found: dict[str, tuple[SessionStatus, str | None]] = {}
         with self._engine.connect() as conn:
-            for part in _chunks(list(session_ids)):
+            for part in _chunks(list(session_ids), self._lookup_chunk):
                 rows = conn.execute(
                     sa.select(
                         sessions_table.c.session_id, sessions_table.c.status, sessions_table.c.content_hash

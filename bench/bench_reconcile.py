@@ -1,0 +1,115 @@
+"""`make bench-reconcile`: how fast a reconcile compares a season of sessions with the ledger.
+
+A PostgreSQL ledger (a fresh database on 127.0.0.1, removed afterwards) holds BENCH_SESSIONS
+sessions (default 1,000,000), 99% of them completed (written in bulk). The warehouse's side is
+those sessions again with 1% never delivered and 1% changed since, streamed in chunks of 50,000
+as the plan streams them; each chunk is compared by `Ledger.settled` (set-based IN queries),
+and classified as a reconcile does. Seeding is not timed. The last line reads:
+`reconcile: N sessions compared/s (M missing, C changed, K in place), peak RSS R MB`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from learnosity_core.delivery.ledger import Ledger, SessionStatus, sessions_table
+
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000000"))
+CHUNK = 50_000
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _session_id(n: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{n}"))
+
+
+def _hash(n: int, version: int = 0) -> str:
+    return hashlib.sha256(f"{n}/{version}".encode()).hexdigest()
+
+
+def _seed(url: str) -> None:
+    """Every session but the 1% 'missing' ones completed, written in bulk (as a season of runs
+    would have left them; how runs write is not what this measures)."""
+    started = time.monotonic()
+    engine = sa.create_engine(url)
+    now = datetime.now(UTC)
+    delivered = [n for n in range(SESSIONS) if n % 100 != 0]
+    with engine.begin() as conn:
+        for start in range(0, len(delivered), 20_000):
+            rows = [
+                {
+                    "session_id": _session_id(n),
+                    "data_format": "from_template",
+                    "activity_id": "act",
+                    "user_id": f"u{n}",
+                    "content_hash": _hash(n),
+                    "batch_id": f"seed/{n // 50}",
+                    "job_reference": f"job-{n // 50}",
+                    "status": SessionStatus.COMPLETED.value,
+                    "error": None,
+                    "verified": True,
+                    "run_id": "seed",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in delivered[start : start + 20_000]
+            ]
+            conn.execute(sa.insert(sessions_table), rows)
+    engine.dispose()
+    print(f"seeded {len(delivered)} completed sessions in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def _warehouse() -> Iterator[list[tuple[str, str]]]:
+    """(session id, content hash) in chunks: 1% never delivered, 1% changed since delivery."""
+    for start in range(0, SESSIONS, CHUNK):
+        yield [
+            (_session_id(n), _hash(n, 1 if n % 100 == 1 else 0))
+            for n in range(start, min(start + CHUNK, SESSIONS))
+        ]
+
+
+def main() -> None:
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"bench_reconcile_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        ledger = Ledger.from_url(url)  # creates the schema
+        _seed(url)
+        missing = changed = in_place = 0
+        compared = 0.0
+        for chunk in _warehouse():
+            ids = [sid for sid, _ in chunk]
+            started = time.monotonic()
+            settled = ledger.settled(ids)
+            for sid, digest in chunk:
+                _, delivered_hash = settled.get(sid, (None, None))
+                if delivered_hash is None:
+                    missing += 1
+                elif delivered_hash != digest:
+                    changed += 1
+                else:
+                    in_place += 1
+            compared += time.monotonic() - started
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"reconcile: {SESSIONS / compared:,.0f} sessions compared/s ({missing} missing,"
+            f" {changed} changed, {in_place} in place), peak RSS {peak_mb:.0f} MB"
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider import form
 from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
     LearnosityReplayReportOperator,
@@ -57,14 +58,7 @@ with DAG(
     tags=["learnosity", "data-api", "failed-submission"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run (move and send nothing)",
-            description="On: read and check every blob and write the report; move and send nothing."
-            " Default off: a real run that sends.",
-            # No section: the form opens only its default section, so the switch is seen at once.
-        ),
+        "dry_run": form.dry_run("read and check every blob and write the report; move and send nothing"),
         "strict": Param(
             False,
             type="boolean",
@@ -82,14 +76,7 @@ with DAG(
             " the landing location.",
             section="What to send",
         ),
-        "ignore_response_revisions": Param(
-            False,
-            type="boolean",
-            title="Overwrite newer responses",
-            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
-            " keeps a response with a newer revision.",
-            section="What to send",
-        ),
+        "ignore_response_revisions": form.ignore_response_revisions(),
     },
 ) as dag:
     plan = LearnosityReplayPlanOperator(

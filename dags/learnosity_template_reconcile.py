@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param
+from airflow.sdk import DAG, CronTriggerTimetable
 
+from learnosity_provider import form
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
@@ -46,55 +47,12 @@ with DAG(
     tags=["learnosity", "data-api", "sessions", "reconcile"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run (send nothing)",
-            description="On: compare and write the report; stage and send nothing. Default off: a real"
-            " run that sends what is missing or changed.",
-        ),
-        "reconcile_since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Reconcile start (UTC)",
-            description="Compare the sessions changed since this time. Default empty: 30 days before"
-            " the run.",
-            section="Window",
-        ),
-        "activity_ids": Param(
-            [],
-            type=["null", "array"],
-            items={"type": "string"},
-            title="Activities",
-            description="Activity ids, one per line. Default empty: every activity.",
-            section="What to send",
-        ),
-        "ignore_response_revisions": Param(
-            False,
-            type="boolean",
-            title="Overwrite newer responses",
-            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
-            " keeps a response with a newer revision.",
-            section="What to send",
-        ),
-        "verify": Param(
-            True,
-            type="boolean",
-            title="Read sessions back",
-            description="Default on: every completed session is read back from Learnosity before the report.",
-            section="Safety",
-        ),
-        "max_quarantine_share": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            maximum=1,
-            title="Most rows that may be held back (share, 0-1)",
-            description="Fail the run when more than this share of rows is quarantined or held back."
-            " Default empty: Variable learnosity_max_quarantine_share, else 0.2.",
-            section="Safety",
-        ),
+        "dry_run": form.dry_run("compare and write the report; stage and send nothing"),
+        "reconcile_since": form.reconcile_since(),
+        "activity_ids": form.activity_ids("every activity"),
+        "ignore_response_revisions": form.ignore_response_revisions(),
+        "verify": form.verify(),
+        "max_quarantine_share": form.max_quarantine_share(),
     },
 ) as dag:
     plan = LearnosityTemplatePlanOperator(

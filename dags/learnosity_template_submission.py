@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider import form
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
@@ -53,40 +54,13 @@ with DAG(
     tags=["learnosity", "data-api", "sessions"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run (send nothing)",
-            description="On: read, validate and write the report; stage and send nothing, and the window"
-            " does not move. Default off: a real run that sends.",
-            # No section: the form opens only its default section, so the switch is seen at once.
+        "dry_run": form.dry_run(
+            "read, validate and write the report; stage and send nothing, and the window does not move"
         ),
-        "verify": Param(
-            True,
-            type="boolean",
-            title="Read sessions back",
-            description="Default on: every completed session is read back from Learnosity before the"
-            " report. A dry run never reads back.",
-            section="Safety",
-        ),
-        "max_quarantine_share": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            maximum=1,
-            title="Most rows that may be held back (share, 0-1)",
-            description="Fail the run when more than this share of rows is quarantined or held back."
-            " Default empty: Variable learnosity_max_quarantine_share, else 0.2.",
-            section="Safety",
-        ),
-        "activity_ids": Param(
-            [],
-            type=["null", "array"],
-            items={"type": "string"},
-            title="Activities",
-            description="Activity ids, one per line. Default empty: every activity with changed sessions"
-            " (a run limited to some activities does not move the window).",
-            section="What to send",
+        "verify": form.verify(),
+        "max_quarantine_share": form.max_quarantine_share(),
+        "activity_ids": form.activity_ids(
+            "every activity with changed sessions (a run limited to some activities does not move the window)"
         ),
         "force_resubmit": Param(
             False,
@@ -96,14 +70,7 @@ with DAG(
             " skip them.",
             section="What to send",
         ),
-        "ignore_response_revisions": Param(
-            False,
-            type="boolean",
-            title="Overwrite newer responses",
-            description="On: overwrite stored responses whatever their revision. Default off: Learnosity"
-            " keeps a response with a newer revision.",
-            section="What to send",
-        ),
+        "ignore_response_revisions": form.ignore_response_revisions(),
         "batch_size": Param(
             50,
             type="integer",
@@ -140,14 +107,7 @@ with DAG(
             " deliveries); the window does not move. Default off: the nightly window.",
             section="Window",
         ),
-        "reconcile_since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Reconcile start (UTC)",
-            description="How far back a reconcile looks. Default empty: 30 days before the run.",
-            section="Window",
-        ),
+        "reconcile_since": form.reconcile_since(),
     },
 ) as dag:
     plan = LearnosityTemplatePlanOperator(

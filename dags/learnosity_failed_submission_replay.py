@@ -28,6 +28,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
     LearnosityReplayReportOperator,
@@ -49,6 +50,8 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "failed-submission"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    on_failure_callback=LearnosityRunNotifier(),
+    on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={
         "source": Param(
             "",

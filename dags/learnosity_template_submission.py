@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
@@ -46,6 +47,8 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "sessions"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    on_failure_callback=LearnosityRunNotifier(),
+    on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={
         "activity_ids": Param(
             [], type="array", items={"type": "string"}, description="Only these activities (empty: all)."

@@ -1,0 +1,84 @@
+"""Running in production: alerts, retries by error kind, deadlines, Assets, object storage.
+
+Real parts only: `dag.test()` runs against the emulator over loopback HTTP, mail goes to a real
+SMTP server on loopback (aiosmtpd) and is parsed as a mail client would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from airflow.utils.state import DagRunState
+
+from learnosity_devtools.emulator import Faults
+from lrn_testing.smtp import Mailbox, body, free_port, smtp_connection, smtp_server
+
+DAG_ID = "learnosity_template_submission"
+RECIPIENT = "data-team@district.example"
+
+
+def _alerts_to(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(port))
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_TO", RECIPIENT)
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_FROM", "airflow@district.example")
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    """A real SMTP server on loopback, and alerts configured to send to it."""
+    with smtp_server() as (box, port):
+        _alerts_to(monkeypatch, port)
+        yield box
+
+
+def test_a_failed_run_sends_one_mail_naming_the_step_the_counts_and_the_report(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any], mailbox: Mailbox
+) -> None:
+    sqlite_pipeline.emulator.set_faults(Faults(halt_jobs=1))
+    run = run_dag(DAG_ID, batch_size=7)
+    assert run.state == DagRunState.FAILED
+
+    assert len(mailbox.mails) == 1, "one mail per failed run"
+    (recipients, mail) = mailbox.mails[0]
+    assert recipients == [RECIPIENT]
+    assert DAG_ID in mail["Subject"] and "FAILED at report" in mail["Subject"]
+    text = body(mail)
+    (report,) = sqlite_pipeline.reports.rglob("report.html")
+    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "failed"]
+    assert failed, "the halted job failed its sessions"
+    assert f"Sessions failed</th><td>{len(failed)}<" in text
+    assert "Held back (quarantined, invalid or waiting)</th><td>" in text
+    assert report.as_uri() in text, "the mail links the report"
+    assert f"/dags/{DAG_ID}/runs/" in text
+
+
+def test_a_plan_that_fails_is_named_as_the_failed_step(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any], mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_SOURCE_TABLE", "responses; drop table x")
+    run = run_dag(DAG_ID)
+    assert run.state == DagRunState.FAILED
+    ((_, mail),) = mailbox.mails
+    assert "FAILED at plan" in mail["Subject"]
+    text = body(mail)
+    assert "Report</th><td>none: no plan.json in " in text, "says why no report exists"
+    assert "the plan task did not finish" in text
+
+
+def test_alerts_that_cannot_be_sent_leave_the_run_result_alone(
+    sqlite_pipeline: Any,
+    run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _alerts_to(monkeypatch, free_port())  # nothing listens there: SMTP is down
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_ON_SUCCESS", "true")
+    with caplog.at_level(logging.WARNING, logger="learnosity_provider.notifications"):
+        run = run_dag(DAG_ID)
+    assert run.state == DagRunState.SUCCESS
+    sqlite_pipeline.assert_exactly_once()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "learnosity_provider.notifications"]
+    assert any("Alert could not be sent" in w and "result is unchanged" in w for w in warnings), warnings

@@ -35,6 +35,7 @@ from learnosity_provider.operators.failed_submission import (
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
     dag_id="learnosity_failed_submission_replay",
@@ -49,7 +50,11 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "failed-submission"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_policy": DataApiRetryPolicy(),
+    },
     on_failure_callback=LearnosityRunNotifier(),
     on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={

@@ -32,6 +32,7 @@ from learnosity_provider.operators.template_submission import (
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
     dag_id="learnosity_template_submission",
@@ -46,7 +47,11 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "sessions"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_policy": DataApiRetryPolicy(),
+    },
     on_failure_callback=LearnosityRunNotifier(),
     on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={

@@ -10,6 +10,7 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 
 from learnosity_core.dataapi.models import JobStatus
 from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.operators.common import failing_fast
 from learnosity_provider.triggers import LearnosityJobsTrigger
 
 
@@ -60,7 +61,10 @@ class LearnosityJobsSensor(BaseSensorOperator):
     def _pending(self, refs: list[str]) -> list[str]:
         if not refs:
             return []
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client() as client,
+        ):
             jobs = client.get_jobs(refs)
         finished = {j.reference for j in jobs if JobStatus(j.status).is_terminal}
         return [r for r in refs if r not in finished]

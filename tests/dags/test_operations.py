@@ -6,7 +6,10 @@ SMTP server on loopback (aiosmtpd) and is parsed as a mail client would.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -82,3 +85,19 @@ def test_alerts_that_cannot_be_sent_leave_the_run_result_alone(
     sqlite_pipeline.assert_exactly_once()
     warnings = [r.getMessage() for r in caplog.records if r.name == "learnosity_provider.notifications"]
     assert any("Alert could not be sent" in w and "result is unchanged" in w for w in warnings), warnings
+
+
+def test_a_wrong_secret_fails_the_first_request_with_no_retry(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_LEARNOSITY_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", json.dumps({**conn, "password": "rotated-away"}))
+    started = time.monotonic()
+    run = run_dag(DAG_ID)
+    assert run.state == DagRunState.FAILED
+    plan = run.get_task_instance("plan")
+    assert plan.state == "failed" and plan.try_number == 1, "failed on its first try, no retry"
+    stats = sqlite_pipeline.emulator.stats()
+    assert stats["total"] == 1 and set(stats["statuses"]) <= {"401", "403"}, "one refused request, no other"
+    assert sqlite_pipeline.stored() == []
+    assert time.monotonic() - started < 60, "no retry delay was waited"

@@ -28,6 +28,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
 from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
@@ -54,7 +55,10 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_policy": DataApiRetryPolicy(),
+        "execution_timeout": task_timeout(),
     },
+    dagrun_timeout=run_timeout("REPLAY", 360),
+    deadline=overdue_alert("REPLAY", 120),
     on_failure_callback=LearnosityRunNotifier(),
     on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={

@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
 from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
@@ -51,7 +52,10 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_policy": DataApiRetryPolicy(),
+        "execution_timeout": task_timeout(),
     },
+    dagrun_timeout=run_timeout("TEMPLATE", 1200),
+    deadline=overdue_alert("TEMPLATE", 240),
     on_failure_callback=LearnosityRunNotifier(),
     on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={

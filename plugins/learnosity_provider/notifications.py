@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier, Context, Variable, conf
 from airflow.sdk.module_loading import import_string
+from asgiref.sync import sync_to_async
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel
 
@@ -82,6 +83,31 @@ def compose_alert(context: Context, *, succeeded: bool) -> Alert:
         problem = outcome.problem if outcome and outcome.problem else "the report task did not write one"
         lines.append(("Report", f"none: {problem}"))
     lines.append(("Airflow", run_url(dag_id, run_id)))
+    return _alert(subject, lines)
+
+
+def compose_overdue_alert(context: dict[str, Any]) -> Alert:
+    """The alert for a run still unfinished at its deadline (the DeadlineAlert's simple context)."""
+    run = context.get("dag_run") or {}
+    dag_id, run_id = str(run.get("dag_id", "?")), str(run.get("run_id", "?"))
+    deadline = (context.get("deadline") or {}).get("deadline_time", "?")
+    return _alert(
+        f"[Learnosity] {dag_id} not finished by {deadline}",
+        [
+            ("Run", run_id),
+            ("State", str(run.get("state", "?"))),
+            ("Deadline", str(deadline)),
+            (
+                "What to check",
+                "a job wait (task wait_for_jobs) gives up after LEARNOSITY_JOB_WAIT_MIN and the run "
+                "after LEARNOSITY_RUN_TIMEOUT_MIN; until then the next scheduled run waits",
+            ),
+            ("Airflow", run_url(dag_id, run_id)),
+        ],
+    )
+
+
+def _alert(subject: str, lines: list[tuple[str, str]]) -> Alert:
     text = "\n".join(f"{name}: {value}" for name, value in lines)
     rows = "".join(
         f"<tr><th align='left'>{html.escape(name)}</th><td>{_html_value(name, value)}</td></tr>"
@@ -101,7 +127,22 @@ def _variable(name: str, default: str = "") -> str:
     return str(value).strip() if value is not None else default
 
 
-def delivery(alert: Alert) -> BaseNotifier | None:
+def deliver(alert: Alert, context: dict[str, Any]) -> None:
+    """Hand the alert to the configured notifier (its fields can use `{{ alert.* }}`)."""
+    notifier = delivery()
+    if notifier is None:
+        log.info("Alert not sent (set Variable learnosity_alert_to): %s", alert.subject)
+        return
+    with_alert: Any = {**context, "alert": alert.model_dump()}
+    send(notifier, with_alert)
+    log.info("Alert sent: %s", alert.subject)
+
+
+def _not_sent(exc: Exception) -> None:
+    log.warning("Alert could not be sent (%s: %s); the run's result is unchanged", type(exc).__name__, exc)
+
+
+def delivery() -> BaseNotifier | None:
     """The notifier that delivers alerts as configured, or None when alerts are off."""
     path = _variable("learnosity_alert_notifier")
     if path:
@@ -152,14 +193,19 @@ class LearnosityRunNotifier(BaseNotifier):
         try:
             if self.succeeded and _variable("learnosity_alert_on_success").lower() != "true":
                 return
-            alert = compose_alert(context, succeeded=self.succeeded)
-            notifier = delivery(alert)
-            if notifier is None:
-                log.info("Alert not sent (set Variable learnosity_alert_to): %s", alert.subject)
-                return
-            send(notifier, {**context, "alert": alert.model_dump()})  # type: ignore[typeddict-unknown-key]
-            log.info("Alert sent: %s", alert.subject)
+            deliver(compose_alert(context, succeeded=self.succeeded), dict(context))
         except Exception as exc:
-            log.warning(
-                "Alert could not be sent (%s: %s); the run's result is unchanged", type(exc).__name__, exc
-            )
+            _not_sent(exc)
+
+
+async def run_overdue(context: dict[str, Any] | None = None, **_: Any) -> None:
+    """`DeadlineAlert` callback, run in the triggerer: alert that a run is not finished in time.
+    Variables and connections are read in a worker thread, never on the triggerer's event loop."""
+    await sync_to_async(_send_overdue)(context or {})
+
+
+def _send_overdue(context: dict[str, Any]) -> None:
+    try:
+        deliver(compose_overdue_alert(context), {"deadline": context.get("deadline")})
+    except Exception as exc:
+        _not_sent(exc)

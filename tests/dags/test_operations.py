@@ -11,16 +11,20 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from airflow.utils.state import DagRunState
 
+from learnosity_core.dataapi import DataApiClient, DataApiSettings
 from learnosity_devtools.emulator import Faults
+from lrn_testing.airflow_env import REPO
 from lrn_testing.smtp import Mailbox, body, free_port, smtp_connection, smtp_server
 
 DAG_ID = "learnosity_template_submission"
 RECIPIENT = "data-team@district.example"
+EMULATOR_KEY, EMULATOR_SECRET = "emulatordemokey1", "emulator-demo-secret"
 
 
 def _alerts_to(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
@@ -101,3 +105,62 @@ def test_a_wrong_secret_fails_the_first_request_with_no_retry(
     assert stats["total"] == 1 and set(stats["statuses"]) <= {"401", "403"}, "one refused request, no other"
     assert sqlite_pipeline.stored() == []
     assert time.monotonic() - started < 60, "no retry delay was waited"
+
+
+def test_a_job_kept_queued_ends_the_wait_at_the_configured_limit_naming_it(
+    sqlite_pipeline: Any,
+    run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LEARNOSITY_JOB_WAIT_MIN", "0.1")  # 6 s
+    sqlite_pipeline.emulator.set_faults(Faults(hold_jobs=1))
+    run = run_dag(DAG_ID, batch_size=7)
+    assert run.state == DagRunState.FAILED, "the run says the held job's sessions were not delivered"
+
+    wait = run.get_task_instance("wait_for_jobs")
+    assert wait.state == "success", "the wait ended itself at its limit"
+    waited = (wait.end_date - wait.start_date).total_seconds()
+    assert 6 <= waited < 45, waited
+    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "failed"]
+    (held,) = {r.job_reference for r in failed}
+    assert held and {r.error for r in failed} == {f"job {held} still queued when the wait timed out"}
+    settings = DataApiSettings(
+        base_url=sqlite_pipeline.emulator.url, consumer_key=EMULATOR_KEY, consumer_secret=EMULATOR_SECRET
+    )
+    with DataApiClient(settings) as client:
+        assert [j.status for j in client.get_jobs([held])] == ["queued"], "the job is still open"
+    completed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "completed"]
+    assert completed, "every other job's sessions were recorded"
+    task_log = capfd.readouterr().out
+    assert (
+        f"Job wait limit reached after 0.1 min (LEARNOSITY_JOB_WAIT_MIN): 1 jobs still open: {held}."
+        in task_log
+    )
+
+
+def test_every_pipeline_task_has_a_timeout_a_retry_policy_and_the_run_a_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import inspect
+
+    from airflow.models import DagBag
+    from airflow.sdk.module_loading import import_string
+
+    from learnosity_provider.retries import DataApiRetryPolicy
+
+    monkeypatch.setenv("LEARNOSITY_TEMPLATE_DEADLINE_MIN", "300")
+    monkeypatch.setenv("LEARNOSITY_JOB_WAIT_MIN", "90")
+    bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+    for dag_id in (DAG_ID, "learnosity_failed_submission_replay"):
+        dag = bag.dags[dag_id]
+        assert dag.dagrun_timeout is not None and dag.dagrun_timeout <= timedelta(hours=20)
+        (deadline,) = dag.deadline
+        assert inspect.iscoroutinefunction(import_string(deadline.callback.path))
+        for task in dag.tasks:
+            assert isinstance(task.retry_policy, DataApiRetryPolicy), task.task_id
+            assert task.execution_timeout is not None, task.task_id
+    template = bag.dags[DAG_ID]
+    assert template.deadline[0].interval == timedelta(minutes=300)
+    wait = template.get_task("wait_for_jobs")
+    assert wait.wait_timeout == 90 * 60 and wait.execution_timeout > timedelta(minutes=90)

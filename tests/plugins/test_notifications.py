@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,9 +12,9 @@ import pytest
 from airflow.sdk import DAG
 
 from learnosity_core.reporting.report import PublishedReport
-from learnosity_provider.notifications import LearnosityRunNotifier, compose_alert
+from learnosity_provider.notifications import LearnosityRunNotifier, compose_alert, run_overdue
 from learnosity_provider.outcome import load_outcome, save_outcome
-from lrn_testing.smtp import body, smtp_connection, smtp_server
+from lrn_testing.smtp import body, free_port, smtp_connection, smtp_server
 
 DAG_ID = "learnosity_template_submission"
 RUN_ID = "scheduled__2026-03-01T02:00:00+00:00"
@@ -104,4 +105,31 @@ def test_a_broken_notifier_setting_is_a_warning_not_a_failure(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_NOTIFIER", "no_such_package.Notifier")
     LearnosityRunNotifier().notify(_context())
+    assert any("Alert could not be sent" in r.getMessage() for r in caplog.records)
+
+
+def test_an_overdue_run_is_mailed_from_the_deadline_callback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the triggerer awaits when the DeadlineAlert fires, with the context Airflow gives it."""
+    context = {
+        "dag_run": {"dag_id": DAG_ID, "run_id": RUN_ID, "state": "running"},
+        "deadline": {"id": "d1", "deadline_time": "2026-03-01T06:00:00+00:00"},
+    }
+    with smtp_server() as (mailbox, port):
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(port))
+        monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_TO", "ops@district.example")
+        monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_FROM", "airflow@district.example")
+        asyncio.run(run_overdue(context=context))
+    ((_, mail),) = mailbox.mails
+    assert mail["Subject"] == f"[Learnosity] {DAG_ID} not finished by 2026-03-01T06:00:00+00:00"
+    text = body(mail)
+    assert "State</th><td>running" in text and "LEARNOSITY_JOB_WAIT_MIN" in text
+
+
+def test_an_overdue_alert_that_cannot_be_sent_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(free_port()))  # nobody listens
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_TO", "ops@district.example")
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_ALERT_FROM", "airflow@district.example")
+    asyncio.run(run_overdue(context={"dag_run": {"dag_id": DAG_ID, "run_id": RUN_ID}}))
     assert any("Alert could not be sent" in r.getMessage() for r in caplog.records)

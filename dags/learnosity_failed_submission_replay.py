@@ -28,6 +28,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.assets import FAILED_SUBMISSION_SESSIONS
 from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
 from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.failed_submission import (
@@ -78,6 +79,8 @@ with DAG(
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ not params.dry_run }}")
-    report = LearnosityReplayReportOperator(task_id="report", source="{{ params.source }}")
+    report = LearnosityReplayReportOperator(
+        task_id="report", source="{{ params.source }}", outlets=[FAILED_SUBMISSION_SESSIONS]
+    )
 
     record >> verify >> report

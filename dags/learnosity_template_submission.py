@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from learnosity_provider.assets import TEMPLATE_SESSIONS
 from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
 from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.template_submission import (
@@ -93,6 +94,6 @@ with DAG(
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
-    report = LearnosityTemplateReportOperator(task_id="report")
+    report = LearnosityTemplateReportOperator(task_id="report", outlets=[TEMPLATE_SESSIONS])
 
     record >> verify >> report

@@ -19,6 +19,7 @@ from airflow.utils.state import DagRunState
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
 from learnosity_devtools.emulator import Faults
+from learnosity_provider.assets import TEMPLATE_SESSIONS
 from lrn_testing.airflow_env import REPO
 from lrn_testing.smtp import Mailbox, body, free_port, smtp_connection, smtp_server
 
@@ -75,7 +76,7 @@ def test_a_plan_that_fails_is_named_as_the_failed_step(
     assert "the plan task did not finish" in text
 
 
-def test_alerts_that_cannot_be_sent_leave_the_run_result_alone(
+def test_a_good_run_stays_green_and_emits_its_asset_when_alerts_cannot_be_sent(
     sqlite_pipeline: Any,
     run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -89,6 +90,28 @@ def test_alerts_that_cannot_be_sent_leave_the_run_result_alone(
     sqlite_pipeline.assert_exactly_once()
     warnings = [r.getMessage() for r in caplog.records if r.name == "learnosity_provider.notifications"]
     assert any("Alert could not be sent" in w and "result is unchanged" in w for w in warnings), warnings
+
+    (event,) = _asset_events(TEMPLATE_SESSIONS.uri, run.run_id)
+    completed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "completed"]
+    assert event["delivered"] == len(completed) == len(sqlite_pipeline.valid_sessions())
+    assert event["failed"] == 0 and event["quarantined"] > 0
+    (report,) = sqlite_pipeline.reports.rglob("report.html")
+    assert event["report"] == report.as_uri()
+
+
+def _asset_events(uri: str, run_id: str) -> list[dict[str, Any]]:
+    """The extras of the Asset events a run emitted, read from the metadata database."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
+        )
+        return [dict(extra) for extra in session.scalars(query)]
 
 
 def test_a_wrong_secret_fails_the_first_request_with_no_retry(

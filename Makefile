@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo check emulator bench-transform bench-e2e clean
+.PHONY: install browser test test-cluster lint typecheck unit demo check emulator bench-transform bench-e2e clean secrets dev-env
 
 install: $(STAMP)
 
@@ -55,6 +55,14 @@ bench-transform: install
 
 bench-e2e: install
 	$(PY) bench/bench_e2e.py
+
+# The local compose cluster's secrets, generated into .env once (existing values are kept).
+secrets:
+	$(PYTHON) docker/make_env.py .env
+
+# The same plus the demo's connections to the emulator and the demo warehouse (compose profile dev).
+dev-env:
+	$(PYTHON) docker/make_env.py .env --demo
 
 clean:
 	rm -rf $(VENV) .airflow .demo .mypy_cache .ruff_cache

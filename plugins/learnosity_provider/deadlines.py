@@ -47,14 +47,23 @@ def run_timeout(pipeline: str, default_minutes: float) -> timedelta:
     return minutes(f"LEARNOSITY_{pipeline}_RUN_TIMEOUT_MIN", default_minutes)
 
 
-def overdue_alert(pipeline: str, default_minutes: float) -> DeadlineAlert:
+def overdue_alert(pipeline: str, default_minutes: float) -> DeadlineAlert | None:
     """Alert (through the configured notifier) when a run has not finished
     `LEARNOSITY_<PIPELINE>_DEADLINE_MIN` minutes after it was queued, e.g. 240 for a 02:00 run
-    that must be done by 06:00. The callback runs in the triggerer, so it is an awaitable in this
-    installed package."""
+    that must be done by 06:00; `off` for none. The callback runs in the triggerer, so it is an
+    awaitable in this installed package.
+
+    `off` exists for `dag.test()` / `airflow dags test` (the tests and `make demo`): in Airflow
+    3.3.2 a run of a DAG with a deadline that *succeeds* there crashes, because `dag.test()`
+    builds its scheduler DAG in memory, where the deadline alerts are not yet the database ids
+    that `DagRun.update_state` looks up. The scheduler is not affected.
+    """
+    setting = f"LEARNOSITY_{pipeline}_DEADLINE_MIN"
+    if os.environ.get(setting, "").strip().lower() == "off":
+        return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=minutes(f"LEARNOSITY_{pipeline}_DEADLINE_MIN", default_minutes),
+        interval=minutes(setting, default_minutes),
         callback=AsyncCallback("learnosity_provider.notifications.run_overdue"),
         name="run not finished in time",
     )

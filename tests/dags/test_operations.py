@@ -173,6 +173,7 @@ def test_every_pipeline_task_has_a_timeout_a_retry_policy_and_the_run_a_deadline
     from learnosity_provider.retries import DataApiRetryPolicy
 
     monkeypatch.setenv("LEARNOSITY_TEMPLATE_DEADLINE_MIN", "300")
+    monkeypatch.delenv("LEARNOSITY_REPLAY_DEADLINE_MIN")  # the default, 120
     monkeypatch.setenv("LEARNOSITY_JOB_WAIT_MIN", "90")
     bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
     for dag_id in (DAG_ID, "learnosity_failed_submission_replay"):
@@ -187,3 +188,51 @@ def test_every_pipeline_task_has_a_timeout_a_retry_policy_and_the_run_a_deadline
     assert template.deadline[0].interval == timedelta(minutes=300)
     wait = template.get_task("wait_for_jobs")
     assert wait.wait_timeout == 90 * 60 and wait.execution_timeout > timedelta(minutes=90)
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real S3 API on loopback (moto's server), a bucket, and connection `s3_learnosity` whose
+    extra holds the endpoint, as a deployment on MinIO or another S3-compatible store has it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    client.create_bucket(Bucket="learnosity")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_S3_LEARNOSITY",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": keys["aws_access_key_id"],
+                "password": keys["aws_secret_access_key"],
+                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    yield client
+    server.stop()
+
+
+def test_the_pipeline_stages_and_reports_on_s3(
+    sqlite_pipeline: Any, run_dag: Callable[..., Any], s3_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_STAGE_PATH", "s3://s3_learnosity@learnosity/stage")
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_REPORTS_PATH", "s3://s3_learnosity@learnosity/reports")
+    run = run_dag(DAG_ID, batch_size=10)
+    assert run.state == DagRunState.SUCCESS
+    sqlite_pipeline.assert_exactly_once()
+
+    keys = [o["Key"] for o in s3_bucket.list_objects_v2(Bucket="learnosity")["Contents"]]
+    assert any(k.startswith(f"stage/{DAG_ID}/") and k.endswith(".json") for k in keys), keys
+    (report_key,) = [k for k in keys if k.startswith(f"reports/{DAG_ID}/") and k.endswith("report.html")]
+    html = s3_bucket.get_object(Bucket="learnosity", Key=report_key)["Body"].read().decode()
+    assert "<svg" in html
+    (event,) = _asset_events(TEMPLATE_SESSIONS.uri, run.run_id)
+    assert event["report"] == f"s3://s3_learnosity@learnosity/{report_key}"
+    assert not list(sqlite_pipeline.stage.rglob("*")), "nothing was staged on the local disk"

@@ -28,7 +28,7 @@ def test_settings_are_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEARNOSITY_REPLAY_DEADLINE_MIN", "45")
     assert job_wait_limit() == timedelta(minutes=90)
     alert = overdue_alert("REPLAY", 120)
-    assert alert.interval == timedelta(minutes=45)
+    assert alert is not None and alert.interval == timedelta(minutes=45)
     assert alert.callback.path == "learnosity_provider.notifications.run_overdue"
 
 
@@ -37,3 +37,11 @@ def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, value: s
     monkeypatch.setenv("LEARNOSITY_JOB_WAIT_MIN", value)
     with pytest.raises(ValueError, match="LEARNOSITY_JOB_WAIT_MIN="):
         job_wait_limit()
+
+
+def test_the_deadline_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEARNOSITY_TEMPLATE_DEADLINE_MIN", "off")
+    assert overdue_alert("TEMPLATE", 240) is None
+    monkeypatch.delenv("LEARNOSITY_TEMPLATE_DEADLINE_MIN")
+    alert = overdue_alert("TEMPLATE", 240)
+    assert alert is not None and alert.interval == timedelta(minutes=240)

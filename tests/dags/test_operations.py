@@ -175,7 +175,7 @@ def test_every_pipeline_task_has_a_timeout_a_retry_policy_and_the_run_a_deadline
     monkeypatch.setenv("LEARNOSITY_TEMPLATE_DEADLINE_MIN", "300")
     monkeypatch.delenv("LEARNOSITY_REPLAY_DEADLINE_MIN")  # the default, 120
     monkeypatch.setenv("LEARNOSITY_JOB_WAIT_MIN", "90")
-    bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO / "dags"))
     for dag_id in (DAG_ID, "learnosity_failed_submission_replay"):
         dag = bag.dags[dag_id]
         assert dag.dagrun_timeout is not None and dag.dagrun_timeout <= timedelta(hours=20)

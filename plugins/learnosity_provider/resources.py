@@ -34,10 +34,16 @@ def learnosity_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "learnosity"
 
 
+def sql_url(conn_id: str) -> str:
+    """The SQLAlchemy URL of any connection whose hook is a common-sql DbApiHook (the ledger's)."""
+    hook = BaseHook.get_connection(conn_id).get_hook()
+    url: str = hook.get_uri()
+    return url
+
+
 def sql_engine(conn_id: str) -> Engine:
-    """The SQLAlchemy engine of any connection whose hook is a common-sql DbApiHook, built by the
-    hook itself: a URI string would lose what a connection keeps in its extras (Snowflake key
-    pairs, BigQuery credentials, IAM tokens, connect arguments)."""
+    """The warehouse engine, built by the connection's own hook: a URI string would lose what the
+    connection keeps in its extras (Snowflake key pairs, BigQuery credentials, connect arguments)."""
     hook = BaseHook.get_connection(conn_id).get_hook()
     engine: Engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_pre_ping": True})
     return engine
@@ -46,14 +52,11 @@ def sql_engine(conn_id: str) -> Engine:
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
     """The ledger in `learnosity_state`, or a SQLite file under $AIRFLOW_HOME when it is not set."""
     try:
-        conn = BaseHook.get_connection(conn_id)
+        return Ledger.from_url(sql_url(conn_id))
     except AirflowNotFoundException:
         path = learnosity_home() / "ledger.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return Ledger.from_url(f"sqlite:///{path}")
-    if conn.conn_type == "sqlite":  # the ledger's own SQLite set-up: shared-file waits and WAL
-        return Ledger.from_url(conn.get_hook().get_uri())
-    return Ledger(sql_engine(conn_id))
 
 
 def source() -> Source:

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from airflow.sdk import Context, ObjectStoragePath
+from airflow.sdk import Asset, Context, ObjectStoragePath, get_current_context
 from pydantic import BaseModel, Field
 
 from learnosity_core.reporting.report import PublishedReport
@@ -86,6 +86,24 @@ def save_outcome(
     )
     outcome_path(dag_id, run_id).write_text(outcome.model_dump_json(indent=2), encoding="utf-8")
     return outcome
+
+
+def record_outcome(published: PublishedReport | None, problem: str | None = None) -> None:
+    """Save the running report task's outcome (what alerts read) and put its counts on the task's
+    Asset events (they are emitted only if the task succeeds). An operator called outside a
+    running task, as in operator tests, has no run to record."""
+    try:
+        context = get_current_context()
+    except RuntimeError:
+        return
+    outcome = save_outcome(context, published, problem)
+    events = context.get("outlet_events")
+    task = context.get("task")
+    if published is None or events is None or task is None:
+        return
+    for outlet in task.outlets:
+        if isinstance(outlet, Asset):
+            events[outlet].extra = outcome.asset_extra()
 
 
 def load_outcome(dag_id: str, run_id: str) -> RunOutcome | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from airflow.sdk import Asset, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -14,7 +14,7 @@ from learnosity_core.dataapi.diagnosis import explain
 from learnosity_core.dataapi.errors import DataApiError
 from learnosity_core.delivery.staging import PlanMissingError
 from learnosity_core.reporting.report import PublishedReport
-from learnosity_provider.outcome import RunOutcome, save_outcome
+from learnosity_provider.outcome import record_outcome
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -60,32 +60,17 @@ def typed_param(kind: Any, value: Any, param: str) -> Any:
         raise _bad_param(exc, param) from None
 
 
-def publish_or_fail(
-    context: Context, publish: Callable[[], PublishedReport], consequence: str
-) -> PublishedReport:
-    """Run a report publisher and save the run's outcome (what alerts read); fail the task when
-    the plan never ran or any session failed (after the report is written), each with one message
-    that says why. A successful report puts its totals on the task's Asset events."""
+def publish_or_fail(publish: Callable[[], PublishedReport], consequence: str) -> PublishedReport:
+    """Run a report publisher; fail the task when the plan never ran or any session failed
+    (after the report is written), each with one message that says why."""
     try:
         published = publish()
     except PlanMissingError as exc:
-        save_outcome(context, None, problem=str(exc))
+        record_outcome(None, problem=str(exc))
         raise AirflowFailException(str(exc)) from None
-    outcome = save_outcome(context, published)
+    record_outcome(published)
     fail_if_failed(published, consequence)
-    announce(context, outcome)
     return published
-
-
-def announce(context: Context, outcome: RunOutcome) -> None:
-    """Attach the outcome's counts to every Asset this task emits (downstream DAGs read them)."""
-    events = context.get("outlet_events")
-    task = context.get("task")
-    if events is None or task is None:
-        return
-    for outlet in task.outlets:
-        if isinstance(outlet, Asset):
-            events[outlet].extra = outcome.asset_extra()
 
 
 def fail_if_failed(published: PublishedReport, consequence: str) -> None:

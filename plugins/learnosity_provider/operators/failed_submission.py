@@ -107,7 +107,6 @@ class LearnosityReplayReportOperator(BaseOperator):
         dag_id, run_id = dag_and_run(context)
         landing = landing_path(typed_param(str | None, self.source, "source") or None)
         published = publish_or_fail(
-            context,
             lambda: publish_replay_report(
                 resources.ledger(self.state_conn_id),
                 resources.stage_path(dag_id, run_id),

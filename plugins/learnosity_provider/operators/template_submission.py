@@ -132,7 +132,6 @@ class LearnosityTemplateReportOperator(BaseOperator):
 
         dag_id, run_id = dag_and_run(context)
         published = publish_or_fail(
-            context,
             lambda: publish_template_report(
                 resources.ledger(self.state_conn_id),
                 resources.stage_path(dag_id, run_id),

@@ -204,6 +204,8 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     keys = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
     client.create_bucket(Bucket="learnosity")
+    # Versions keep what was written even after a green run removes its stage.
+    client.put_bucket_versioning(Bucket="learnosity", VersioningConfiguration={"Status": "Enabled"})
     monkeypatch.setenv(
         "AIRFLOW_CONN_S3_LEARNOSITY",
         json.dumps(
@@ -228,8 +230,9 @@ def test_the_pipeline_stages_and_reports_on_s3(
     assert run.state == DagRunState.SUCCESS
     sqlite_pipeline.assert_exactly_once()
 
+    written = [v["Key"] for v in s3_bucket.list_object_versions(Bucket="learnosity")["Versions"]]
+    assert any(k.startswith(f"stage/{DAG_ID}/") and k.endswith(".json") for k in written), written
     keys = [o["Key"] for o in s3_bucket.list_objects_v2(Bucket="learnosity")["Contents"]]
-    assert any(k.startswith(f"stage/{DAG_ID}/") and k.endswith(".json") for k in keys), keys
     (report_key,) = [k for k in keys if k.startswith(f"reports/{DAG_ID}/") and k.endswith("report.html")]
     html = s3_bucket.get_object(Bucket="learnosity", Key=report_key)["Body"].read().decode()
     assert "<svg" in html

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-reconcile clean
+.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-reconcile clean secrets dev-env
 
 install: $(STAMP)
 
@@ -64,6 +64,13 @@ bench-e2e: install
 
 bench-reconcile: install
 	$(PY) bench/bench_reconcile.py
+# The local compose cluster's secrets, generated into .env once (existing values are kept).
+secrets:
+	$(PYTHON) docker/make_env.py .env
+
+# The same plus the demo's connections to the emulator and the demo warehouse (compose profile dev).
+dev-env:
+	$(PYTHON) docker/make_env.py .env --demo
 
 clean:
 	rm -rf $(VENV) .airflow .demo .mypy_cache .ruff_cache

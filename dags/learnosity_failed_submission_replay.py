@@ -34,12 +34,16 @@ from datetime import timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from learnosity_provider import form
+from learnosity_provider.assets import FAILED_SUBMISSION_SESSIONS
+from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
+from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
     LearnosityReplayReportOperator,
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
     dag_id="learnosity_failed_submission_replay",
@@ -56,7 +60,16 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "failed-submission"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_policy": DataApiRetryPolicy(),
+        "execution_timeout": task_timeout(),
+    },
+    dagrun_timeout=run_timeout("REPLAY", 360),
+    deadline=overdue_alert("REPLAY", 120),
+    on_failure_callback=LearnosityRunNotifier(),
+    on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={
         "dry_run": form.dry_run("read and check every blob and write the report; move and send nothing"),
         "strict": Param(
@@ -87,6 +100,8 @@ with DAG(
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ not params.dry_run }}")
-    report = LearnosityReplayReportOperator(task_id="report", source="{{ params.source }}")
+    report = LearnosityReplayReportOperator(
+        task_id="report", source="{{ params.source }}", outlets=[FAILED_SUBMISSION_SESSIONS]
+    )
 
     record >> verify >> report

@@ -12,7 +12,8 @@ how many were missing, changed, or already in place; a second reconcile sends no
 **verify** -> 5. **report**, as in the nightly DAG. It never moves the nightly window.
 
 Created paused: unpause it where late loads happen. Schedule: `LEARNOSITY_RECONCILE_CRON`
-(default `0 4 * * 0`, Sundays 04:00) in `LEARNOSITY_TIMEZONE`.
+(default `0 4 * * 0`, Sundays 04:00) in `LEARNOSITY_TIMEZONE`. Alerts, timeouts and the retry
+policy as in the nightly DAG (`LEARNOSITY_RECONCILE_RUN_TIMEOUT_MIN`, `_DEADLINE_MIN`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from datetime import timedelta
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from learnosity_provider import form
+from learnosity_provider.assets import TEMPLATE_SESSIONS
+from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
+from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
     dag_id="learnosity_template_reconcile",
@@ -45,7 +50,16 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "sessions", "reconcile"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_policy": DataApiRetryPolicy(),
+        "execution_timeout": task_timeout(),
+    },
+    dagrun_timeout=run_timeout("RECONCILE", 1200),
+    deadline=overdue_alert("RECONCILE", 480),
+    on_failure_callback=LearnosityRunNotifier(),
+    on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={
         "dry_run": form.dry_run("compare and write the report; stage and send nothing"),
         "reconcile_since": form.reconcile_since(),
@@ -65,7 +79,9 @@ with DAG(
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
     report = LearnosityTemplateReportOperator(
-        task_id="report", max_quarantine_share="{{ params.max_quarantine_share }}"
+        task_id="report",
+        max_quarantine_share="{{ params.max_quarantine_share }}",
+        outlets=[TEMPLATE_SESSIONS],
     )
 
     record >> verify >> report

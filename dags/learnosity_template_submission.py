@@ -30,12 +30,16 @@ from datetime import timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from learnosity_provider import form
+from learnosity_provider.assets import TEMPLATE_SESSIONS
+from learnosity_provider.deadlines import overdue_alert, run_timeout, task_timeout
+from learnosity_provider.notifications import LearnosityRunNotifier
 from learnosity_provider.operators.template_submission import (
     LearnosityTemplatePlanOperator,
     LearnosityTemplateReportOperator,
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
 from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
     dag_id="learnosity_template_submission",
@@ -52,7 +56,16 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["learnosity", "data-api", "sessions"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_policy": DataApiRetryPolicy(),
+        "execution_timeout": task_timeout(),
+    },
+    dagrun_timeout=run_timeout("TEMPLATE", 1200),
+    deadline=overdue_alert("TEMPLATE", 240),
+    on_failure_callback=LearnosityRunNotifier(),
+    on_success_callback=LearnosityRunNotifier(succeeded=True),
     params={
         "dry_run": form.dry_run(
             "read, validate and write the report; stage and send nothing, and the window does not move"
@@ -124,7 +137,9 @@ with DAG(
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")
     report = LearnosityTemplateReportOperator(
-        task_id="report", max_quarantine_share="{{ params.max_quarantine_share }}"
+        task_id="report",
+        max_quarantine_share="{{ params.max_quarantine_share }}",
+        outlets=[TEMPLATE_SESSIONS],
     )
 
     record >> verify >> report

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from airflow.sdk import BaseOperator
 
+from learnosity_provider.deadlines import job_wait_limit
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
 from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.resources import API_POOL
 from learnosity_provider.sensors import LearnosityJobsSensor
+
+WAIT_MARGIN = timedelta(minutes=15)
 
 
 def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
     """Wire `plan >> submit[shards] >> wait_for_jobs >> record_jobs` and return `record_jobs`.
 
     The plan task must return the list of shards. Submit tasks share the `learnosity_api` pool
-    and show `shard N: B batches, S sessions` as their label; the wait runs in the triggerer and
-    polls every `LEARNOSITY_JOB_POLL_S` seconds (default 10). Waiting and recording still run
-    when there was nothing to submit (dry runs, nothing changed).
+    and show `shard N: B batches, S sessions` as their label; the wait runs in the triggerer,
+    polls every `LEARNOSITY_JOB_POLL_S` seconds (default 10) and gives up after
+    `LEARNOSITY_JOB_WAIT_MIN` minutes (default 240), naming the jobs still open. Waiting and
+    recording still run when there was nothing to submit (dry runs, nothing changed).
     """
     submit = LearnositySubmitShardOperator.partial(
         task_id="submit",
@@ -26,11 +31,16 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
         ignore_response_revisions="{{ params.ignore_response_revisions }}",
         map_index_template="{{ task.shard['label'] }}",
     ).expand(shard=plan.output)
+    wait_limit = job_wait_limit()
     wait = LearnosityJobsSensor(
         task_id="wait_for_jobs",
         job_references=submit.output,
         deferrable=True,
         poke_interval=float(os.environ.get("LEARNOSITY_JOB_POLL_S", "10")),
+        wait_timeout=wait_limit.total_seconds(),
+        # The wait ends itself at its limit and reports the open jobs; these only catch a hang.
+        timeout=(wait_limit + WAIT_MARGIN).total_seconds(),
+        execution_timeout=wait_limit + WAIT_MARGIN,
         trigger_rule="none_failed",
     )
     record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")

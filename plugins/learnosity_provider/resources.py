@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
 from airflow.sdk import BaseHook, ObjectStoragePath, Variable
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
@@ -47,18 +46,18 @@ def learnosity_home() -> Path:
 
 
 def sql_url(conn_id: str) -> str:
-    """The SQLAlchemy URL of any connection whose hook is a common-sql DbApiHook."""
+    """The SQLAlchemy URL of any connection whose hook is a common-sql DbApiHook (the ledger's)."""
     hook = BaseHook.get_connection(conn_id).get_hook()
     url: str = hook.get_uri()
     return url
 
 
 def sql_engine(conn_id: str) -> Engine:
-    return read_bad_bytes_as_text(sa.create_engine(sql_url(conn_id), pool_pre_ping=True))
-
-
-# Executors whose tasks all run on this machine: only they may share a SQLite ledger file.
-SINGLE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor"})
+    """The warehouse engine, built by the connection's own hook: a URI string would lose what the
+    connection keeps in its extras (Snowflake key pairs, BigQuery credentials, connect arguments)."""
+    hook = BaseHook.get_connection(conn_id).get_hook()
+    engine: Engine = hook.get_sqlalchemy_engine(engine_kwargs={"pool_pre_ping": True})
+    return read_bad_bytes_as_text(engine)
 
 
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:

@@ -9,7 +9,9 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 
 from learnosity_core.dataapi.models import JobStatus
+from learnosity_provider.deadlines import JOB_WAIT_SETTING
 from learnosity_provider.hooks import LearnosityHook
+from learnosity_provider.operators.common import failing_fast
 from learnosity_provider.triggers import LearnosityJobsTrigger
 
 
@@ -60,7 +62,10 @@ class LearnosityJobsSensor(BaseSensorOperator):
     def _pending(self, refs: list[str]) -> list[str]:
         if not refs:
             return []
-        with LearnosityHook(self.learnosity_conn_id).get_client() as client:
+        with (
+            failing_fast(self.learnosity_conn_id),
+            LearnosityHook(self.learnosity_conn_id).get_client() as client,
+        ):
             jobs = client.get_jobs(refs)
         finished = {j.reference for j in jobs if JobStatus(j.status).is_terminal}
         return [r for r in refs if r not in finished]
@@ -73,6 +78,7 @@ class LearnosityJobsSensor(BaseSensorOperator):
         waited = time.time() - start.timestamp() if start else 0.0
         if pending and waited < self.wait_timeout:
             return PokeReturnValue(is_done=False)
+        self._warn_open(pending)
         return PokeReturnValue(is_done=True, xcom_value={"jobs": refs, "pending": pending})
 
     def execute(self, context: Context) -> Any:
@@ -101,6 +107,19 @@ class LearnosityJobsSensor(BaseSensorOperator):
         if not event or event.get("status") not in {"done", "timeout"}:
             raise RuntimeError(f"unexpected trigger event: {event!r}")
         pending = list(event.get("pending", []))
-        if pending:
-            self.log.warning("%d jobs still unfinished after %.0f s", len(pending), self.wait_timeout)
+        self._warn_open(pending)
         return {"jobs": jobs or [], "pending": pending}
+
+    def _warn_open(self, pending: list[str]) -> None:
+        """Name the jobs still open at the wait limit (their sessions are then recorded as failed)."""
+        if not pending:
+            return
+        shown = ", ".join(pending[:20]) + (f" and {len(pending) - 20} more" if len(pending) > 20 else "")
+        self.log.warning(
+            "Job wait limit reached after %g min (%s): %d jobs still open: %s. Their sessions are "
+            "recorded as failed and sent again by the next run.",
+            self.wait_timeout / 60,
+            JOB_WAIT_SETTING,
+            len(pending),
+            shown,
+        )

@@ -26,6 +26,7 @@ from learnosity_devtools.emulator.payloads import (
 from learnosity_devtools.emulator.store import StoredSession
 
 HALT_REASON = "halted by an injected fault (halt_jobs)"
+HELD_JOB_DELAY_S = 2 * 86400.0  # a held job stays queued for a day (it runs at half its delay)
 
 Endpoint = Callable[[Emulator, str, str | None], dict[str, Any]]
 
@@ -38,9 +39,8 @@ def set_sessions(app: Emulator, consumer_key: str, raw: str | None) -> dict[str,
             problems = "; ".join(f"data[{e.index}]: {e.message}" for e in errors)
             raise ApiError(400, SCHEMA_INVALID, f"JSON failed to validate against the schema: {problems}")
     halt_reason = HALT_REASON if app.faults.take("halt_jobs") else None
-    reference = jobs.create_job(
-        app.store, consumer_key, raw or "", request, app.config.job_delay_s, halt_reason
-    )
+    delay_s = HELD_JOB_DELAY_S if app.faults.take("hold_jobs") else app.config.job_delay_s
+    reference = jobs.create_job(app.store, consumer_key, raw or "", request, delay_s, halt_reason)
     app.jobs.wake()
     return success({"job_reference": reference})
 

@@ -1,6 +1,6 @@
 """Injected faults: the misbehaviour a client must survive, switched on per test or per demo.
 
-Counters (`burst_429`, `drop_after_commit`, `halt_jobs`) are consumed one per occurrence, so a
+Counters (`burst_429`, `drop_after_commit`, `halt_jobs`, `hold_jobs`) are consumed one per occurrence, so a
 test can ask for exactly N failures; `error_rate` draws from an RNG seeded by `seed`, so a run
 with the same requests fails the same ones.
 """
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CountedFault = Literal["burst_429", "drop_after_commit", "halt_jobs"]
+CountedFault = Literal["burst_429", "drop_after_commit", "halt_jobs", "hold_jobs"]
 
 
 class Faults(BaseModel):
@@ -33,6 +33,7 @@ class Faults(BaseModel):
         description="SET /sessions answers 403/40003, as to a consumer without write rights (a key"
         " rotated to read-only): every submit fails for good while the rest works",
     )
+    hold_jobs: int = Field(default=0, ge=0, description="the next N jobs stay queued for a day (a stuck job)")
 
 
 class FaultInjector:

@@ -14,6 +14,7 @@ from learnosity_core.dataapi.diagnosis import explain
 from learnosity_core.dataapi.errors import DataApiError
 from learnosity_core.delivery.staging import PlanMissingError
 from learnosity_core.reporting.report import PublishedReport
+from learnosity_provider.outcome import record_outcome
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -65,7 +66,9 @@ def publish_or_fail(publish: Callable[[], PublishedReport], consequence: str) ->
     try:
         published = publish()
     except PlanMissingError as exc:
+        record_outcome(None, problem=str(exc))
         raise AirflowFailException(str(exc)) from None
+    record_outcome(published)
     fail_if_failed(published, consequence)
     return published
 

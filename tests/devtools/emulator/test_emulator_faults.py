@@ -1,4 +1,4 @@
-"""Injected faults: 500s, 429 bursts, latency, dropped answers after commit, halted jobs."""
+"""Injected faults: 500s, 429 bursts, latency, dropped answers after commit, halted and held jobs."""
 
 from __future__ import annotations
 
@@ -80,6 +80,16 @@ def test_halted_job_stores_nothing(emulator, api, build) -> None:
     assert halted["data"]["sessions_stored"] == []
     assert emulator.stored_sessions() == []
     assert api.submit(build.from_template(build.session()))["sessions_stored"]
+
+
+def test_held_job_stays_queued_and_the_next_one_completes(emulator, api, build) -> None:
+    emulator.set_faults(Faults(hold_jobs=1))
+    held = api.set_sessions(build.from_template(build.session()))
+    done = api.wait(api.set_sessions(build.from_template(build.session())))
+    assert done["status"] == "completed"
+    (job,) = api.post("jobs", {"references": [held]}).json()["data"]
+    assert job["status"] == "queued"
+    assert emulator.stats()["jobs"]["queued"] == 1
 
 
 def test_faults_over_the_admin_endpoint(emulator) -> None:

@@ -60,6 +60,10 @@ def sql_engine(conn_id: str) -> Engine:
     return read_bad_bytes_as_text(engine)
 
 
+# Executors whose tasks all run on this machine: only they may share a SQLite ledger file.
+SINGLE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor"})
+
+
 def ledger(conn_id: str = STATE_CONN_ID) -> Ledger:
     """The ledger in `learnosity_state`; without it a SQLite file under $AIRFLOW_HOME, but only
     where every task runs on this machine: on a cluster each worker would keep its own ledger and

@@ -63,6 +63,8 @@ def _seed(url: str) -> None:
                 for n in delivered[start : start + 20_000]
             ]
             conn.execute(sa.insert(sessions_table), rows)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("ANALYZE learnosity_ledger_sessions"))  # as autovacuum would, in time
     engine.dispose()
     print(f"seeded {len(delivered)} completed sessions in {time.monotonic() - started:.0f} s", flush=True)
 

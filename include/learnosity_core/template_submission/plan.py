@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy.engine import Engine
@@ -240,14 +241,17 @@ def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress,
     """Count every row per activity; rows of held-back activities are counted and set aside."""
     for chunk in chunks:
         read = len(chunk)
-        keys = chunk["activity_id"].map(activity_key, na_action=None)
-        for activity_id, rows in keys.value_counts().items():
-            counts[str(activity_id)].rows += int(rows)
-        if held_back:
-            waiting = keys.isin(held_back)
-            for activity_id, rows in keys[waiting].value_counts().items():
-                counts[str(activity_id)].rows_held_back += int(rows)
-            chunk = chunk.loc[~waiting]
+        # activity_key once per distinct id, not per row: this runs over every row of the run
+        codes, distinct = pd.factorize(chunk["activity_id"], use_na_sentinel=False)
+        names = [activity_key(value) for value in distinct]
+        rows = np.bincount(codes, minlength=len(names))
+        waits = np.array([name in held_back for name in names], dtype=np.bool_)
+        for name, count, waiting in zip(names, rows.tolist(), waits.tolist(), strict=True):
+            counts[name].rows += count
+            if waiting:
+                counts[name].rows_held_back += count
+        if waits.any():
+            chunk = chunk.loc[~waits[codes]]
         yield chunk
         progress.advance(read)
 

@@ -228,55 +228,48 @@ class Ledger:
 
     # -- what still needs sending -------------------------------------------------------------
 
+    def _sessions_by_id(
+        self,
+        columns: Sequence[sa.ColumnElement[Any]],
+        session_ids: Iterable[str],
+        *where: sa.ColumnElement[bool],
+    ) -> Iterator[Any]:
+        """The id and `columns` of the sessions among `session_ids` that match `where`, in IN (...) chunks."""
+        with self._engine.connect() as conn:
+            for part in _chunks(list(session_ids), self._lookup_chunk):
+                yield from conn.execute(
+                    sa.select(sessions_table.c.session_id, *columns).where(
+                        sessions_table.c.session_id.in_(part), *where
+                    )
+                )
+
     def delivered(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
         """Session ids whose given content hash already completed."""
         wanted = dict(pairs)
-        done: set[str] = set()
-        ids = list(wanted)
-        with self._engine.connect() as conn:
-            for part in _chunks(ids):
-                rows = conn.execute(
-                    sa.select(sessions_table.c.session_id, sessions_table.c.content_hash).where(
-                        sessions_table.c.session_id.in_(part),
-                        sessions_table.c.status == SessionStatus.COMPLETED,
-                    )
-                )
-                done.update(sid for sid, digest in rows if wanted.get(sid) == digest)
-        return done
+        rows = self._sessions_by_id(
+            [sessions_table.c.content_hash], wanted, sessions_table.c.status == SessionStatus.COMPLETED
+        )
+        return {sid for sid, digest in rows if wanted.get(sid) == digest}
 
     def settled(self, session_ids: Sequence[str]) -> dict[str, tuple[SessionStatus, str | None]]:
         """session id -> (status, content hash) of the sessions that completed or were rejected:
         the same content is not sent again, different content is a correction."""
-        found: dict[str, tuple[SessionStatus, str | None]] = {}
-        with self._engine.connect() as conn:
-            for part in _chunks(list(session_ids), self._lookup_chunk):
-                rows = conn.execute(
-                    sa.select(
-                        sessions_table.c.session_id, sessions_table.c.status, sessions_table.c.content_hash
-                    ).where(
-                        sessions_table.c.session_id.in_(part),
-                        sessions_table.c.status.in_([s.value for s in SETTLED_CONTENT]),
-                    )
-                )
-                found.update((sid, (SessionStatus(status), digest)) for sid, status, digest in rows)
-        return found
+        rows = self._sessions_by_id(
+            [sessions_table.c.status, sessions_table.c.content_hash],
+            session_ids,
+            sessions_table.c.status.in_([s.value for s in SETTLED_CONTENT]),
+        )
+        return {sid: (SessionStatus(status), digest) for sid, status, digest in rows}
 
     def owners(self, session_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """session id -> (activity_id, user_id) of the sessions the ledger knows whose they are."""
-        found: dict[str, tuple[str, str]] = {}
-        with self._engine.connect() as conn:
-            for part in _chunks(list(session_ids)):
-                rows = conn.execute(
-                    sa.select(
-                        sessions_table.c.session_id, sessions_table.c.activity_id, sessions_table.c.user_id
-                    ).where(
-                        sessions_table.c.session_id.in_(part),
-                        sessions_table.c.activity_id.is_not(None),
-                        sessions_table.c.user_id.is_not(None),
-                    )
-                )
-                found.update((sid, (activity, user)) for sid, activity, user in rows)
-        return found
+        rows = self._sessions_by_id(
+            [sessions_table.c.activity_id, sessions_table.c.user_id],
+            session_ids,
+            sessions_table.c.activity_id.is_not(None),
+            sessions_table.c.user_id.is_not(None),
+        )
+        return {sid: (activity, user) for sid, activity, user in rows}
 
     def last_window_end(self, dag_id: str) -> datetime | None:
         """Where the previous finished run's window ended: the next incremental window starts there."""

@@ -101,10 +101,8 @@ def _send(
     ignore_revisions: bool | None,
     refusals: list[tuple[str, DataApiValidationError]],
 ) -> list[str]:
-    """Post a batch, or its halves when refused; collect (batch id, refusal) of lone sessions."""
-    existing = ledger.job_for_batch(batch.batch_id)
-    if existing is not None:
-        return [existing]
+    """Post a batch that has no job yet, or its halves when refused (each resumed when a retried
+    task already posted it); collect (batch id, refusal) of lone sessions."""
     try:
         reference = _post(client, stage, batch, ignore_revisions)
     except DataApiValidationError as exc:
@@ -114,7 +112,10 @@ def _send(
         references = []
         for half in _halves(batch):
             ledger.split_batch(batch.batch_id, half.batch_id, half.session_ids)
-            references += _send(client, ledger, stage, half, ignore_revisions, refusals)
+            existing = ledger.job_for_batch(half.batch_id)
+            references += (
+                [existing] if existing else _send(client, ledger, stage, half, ignore_revisions, refusals)
+            )
         return references
     ledger.record_submission(batch.batch_id, reference)
     return [reference]

@@ -115,12 +115,15 @@ def changed_activities(
     clauses, params = _filters(engine, columns, window, activity_ids, "src")
     sql = f"SELECT DISTINCT src.activity_id FROM {source.from_clause()}{_where(clauses)}"
     with engine.connect() as conn:
-        return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if _names_activity(a))
+        return sorted(str(a) for (a,) in conn.execute(sa.text(sql), params) if names_activity(a))
 
 
-def _names_activity(value: object) -> bool:
-    """Blank or undecodable ids name no template: their rows are quarantined, never fetched for."""
-    return value is not None and bool(str(value).strip()) and UNDECODABLE not in str(value)
+def names_activity(value: object) -> bool:
+    """Whether an `activity_id` value names an activity: missing, blank or undecodable ones do not
+    (their rows are quarantined, and no template is fetched for them)."""
+    if value is None or (isinstance(value, float) and value != value):  # NULL, or NaN from pandas
+        return False
+    return bool(str(value).strip()) and UNDECODABLE not in str(value)
 
 
 def named_templates(

@@ -29,13 +29,14 @@ from learnosity_core.delivery.staging import (
     write_plan_summary,
     write_template,
 )
-from learnosity_core.delivery.warehouse import UNDECODABLE, Source
+from learnosity_core.delivery.warehouse import Source
 from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
     count_rows,
     iter_rows,
     named_templates,
+    names_activity,
 )
 from learnosity_core.template_submission.templates import (
     TemplateFetcher,
@@ -231,10 +232,7 @@ def plan_template_run(
 
 def activity_key(value: Any) -> str:
     """The activity a row is counted under: its id, or `NO_ACTIVITY` when it names none."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return NO_ACTIVITY
-    text = str(value)
-    return NO_ACTIVITY if not text.strip() or UNDECODABLE in text else text
+    return str(value) if names_activity(value) else NO_ACTIVITY
 
 
 def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress, held_back: set[str]) -> Any:

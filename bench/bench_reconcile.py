@@ -3,7 +3,7 @@
 A PostgreSQL ledger (a fresh database on 127.0.0.1, removed afterwards) holds BENCH_SESSIONS
 sessions (default 1,000,000), 99% of them completed (written in bulk). The warehouse's side is
 those sessions again with 1% never delivered and 1% changed since, streamed in chunks of 50,000
-as the plan streams them; each chunk is compared by `Ledger.settled` (set-based IN queries),
+as the plan streams them; each chunk is compared by `Ledger.settled` (one query per 10,000 ids),
 and classified as a reconcile does. Seeding is not timed. The last line reads:
 `reconcile: N sessions compared/s (M missing, C changed, K in place), peak RSS R MB`.
 """

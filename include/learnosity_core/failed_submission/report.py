@@ -35,7 +35,9 @@ from learnosity_core.reporting.report import (
     ReportGroup,
     RunReport,
     failures,
+    not_delivered,
     outcome_counts,
+    plural,
 )
 
 log = logging.getLogger(__name__)
@@ -83,10 +85,6 @@ def _label(summary: ReplaySummary, key: str) -> str:
     if source is None:
         return key
     return source.name if key.startswith(STAND_IN_PREFIX) else f"{source.name} (session {key})"
-
-
-def _plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def _charts(counts: dict[str, int], summary: ReplaySummary) -> list[Chart]:
@@ -139,33 +137,24 @@ def _headline(counts: dict[str, int], summary: ReplaySummary) -> list[Clause]:
         return [Clause(text="Nothing to report: the landing location (and table) held no blob")]
     if summary.dry_run:
         clauses = [
-            Clause(text=f"Dry run, nothing sent or moved: {_plural(counts['staged'], 'blob')} would be sent")
+            Clause(text=f"Dry run, nothing sent or moved: {plural(counts['staged'], 'blob')} would be sent")
         ]
     else:
         done, verified = counts["completed"], counts["verified"]
         checked = " and verified" if done and verified == done else ""
-        clauses = [Clause(text=f"{_plural(done, 'session')} delivered{checked}")]
-        if counts["failed"]:
-            clauses.append(
-                Clause(text=f"{_plural(counts['failed'], 'session')} failed (files kept)", anchor="failures")
-            )
-        if counts["rejected"]:
-            clauses.append(
-                Clause(
-                    text=f"{_plural(counts['rejected'], 'session')} rejected by Learnosity", anchor="failures"
-                )
-            )
+        clauses = [Clause(text=f"{plural(done, 'session')} delivered{checked}")]
+        clauses += not_delivered(counts["failed"], counts["rejected"])
     if counts["already_delivered"]:
-        clauses.append(Clause(text=f"{_plural(counts['already_delivered'], 'blob')} already delivered"))
+        clauses.append(Clause(text=f"{plural(counts['already_delivered'], 'blob')} already delivered"))
     if counts["duplicates"]:
-        clauses.append(Clause(text=f"{_plural(counts['duplicates'], 'duplicate')} set aside"))
+        clauses.append(Clause(text=f"{plural(counts['duplicates'], 'duplicate')} set aside"))
     if counts["invalid"]:
         clauses.append(
-            Clause(text=f"{_plural(counts['invalid'], 'invalid blob')} quarantined", anchor="quarantine")
+            Clause(text=f"{plural(counts['invalid'], 'invalid blob')} quarantined", anchor="quarantine")
         )
     if counts["waiting"] or counts["skipped"]:
         left = counts["waiting"] + counts["skipped"]
-        clauses.append(Clause(text=f"{_plural(left, 'entry', 'entries')} left in place", anchor="left"))
+        clauses.append(Clause(text=f"{plural(left, 'entry', 'entries')} left in place", anchor="left"))
     return clauses
 
 

@@ -69,6 +69,21 @@ class Clause(BaseModel):
         return f"{self.text}: see the list" if self.anchor else self.text
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def not_delivered(failed: int, rejected: int) -> list[Clause]:
+    """The summary sentence's clause for sessions sent but not delivered, pointing at their list:
+    "2 sessions failed and 1 was rejected by Learnosity", or the half that applies."""
+    parts = [f"{plural(failed, 'session')} failed"] if failed else []
+    if rejected:
+        verb = "was" if rejected == 1 else "were"
+        who = f"{rejected:,}" if failed else plural(rejected, "session")
+        parts.append(f"{who} {verb} rejected by Learnosity")
+    return [Clause(text=" and ".join(parts), anchor="failures")] if parts else []
+
+
 class Failure(BaseModel):
     """A session sent but not delivered (failed or rejected), as the report lists it."""
 

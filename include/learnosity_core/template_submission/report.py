@@ -18,7 +18,9 @@ from learnosity_core.reporting.report import (
     Tone,
     failures,
     merge_counts,
+    not_delivered,
     outcome_counts,
+    plural,
 )
 from learnosity_core.template_submission.plan import QUARANTINE_FILE, PlanSummary
 
@@ -85,10 +87,6 @@ def _share_problem(plan: PlanSummary, limit: float) -> str | None:
         f"{sum(bad.values()) / read:.0%} of the {read} rows read were quarantined or held back, above"
         f" max_quarantine_share {limit:.0%}: mostly {'; '.join(details)}"
     )
-
-
-def _plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 # A row's four possible outcomes, as the charts name and colour them.
@@ -159,12 +157,12 @@ def _headline(plan: PlanSummary, totals: dict[str, int]) -> list[Clause]:
         scope = "since the reconcile start" if plan.reconcile else "in the window"
         return [Clause(text=f"Nothing to report: no rows changed {scope}, so nothing was sent")]
     corrections = totals["corrections"]
-    fixes = f", {_plural(corrections, 'correction')} among them" if corrections else ""
+    fixes = f", {plural(corrections, 'correction')} among them" if corrections else ""
     clauses = []
     if plan.dry_run:
         clauses.append(
             Clause(
-                text=f"Dry run, nothing sent: {_plural(totals['sessions_staged'], 'session')}"
+                text=f"Dry run, nothing sent: {plural(totals['sessions_staged'], 'session')}"
                 f" would be sent{fixes}"
             )
         )
@@ -176,34 +174,27 @@ def _headline(plan: PlanSummary, totals: dict[str, int]) -> list[Clause]:
             checked = f" ({verified:,} verified on read-back)"
         else:
             checked = " (not verified on read-back)" if done else ""
-        clauses.append(Clause(text=f"{_plural(done, 'session')} delivered{checked}{fixes}"))
-        if totals["failed"]:
-            clauses.append(Clause(text=f"{_plural(totals['failed'], 'session')} failed", anchor="failures"))
-        if totals["rejected"]:
-            clauses.append(
-                Clause(
-                    text=f"{_plural(totals['rejected'], 'session')} rejected by Learnosity", anchor="failures"
-                )
-            )
+        clauses.append(Clause(text=f"{plural(done, 'session')} delivered{checked}{fixes}"))
+        clauses += not_delivered(totals["failed"], totals["rejected"])
     if totals["already_delivered"]:
         clauses.append(
             Clause(
-                text=f"{_plural(totals['already_delivered'], 'session')} already delivered (not sent again)"
+                text=f"{plural(totals['already_delivered'], 'session')} already delivered (not sent again)"
             )
         )
     if totals["rows_quarantined"]:
         clauses.append(
             Clause(
-                text=f"{_plural(totals['rows_quarantined'], 'row')} held back in"
-                f" {_plural(quarantined_sessions, 'session')} (quarantined)",
+                text=f"{plural(totals['rows_quarantined'], 'row')} held back in"
+                f" {plural(quarantined_sessions, 'session')} (quarantined)",
                 anchor="quarantine",
             )
         )
     if held:
         clauses.append(
             Clause(
-                text=f"{_plural(len(held), 'activity', 'activities')} held back whole"
-                f" ({_plural(sum(a.rows_held_back for a in held), 'row')})",
+                text=f"{plural(len(held), 'activity', 'activities')} held back whole"
+                f" ({plural(sum(a.rows_held_back for a in held), 'row')})",
                 anchor="held-back",
             )
         )

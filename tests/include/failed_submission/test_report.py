@@ -166,7 +166,7 @@ def test_the_files_of_failed_sessions_stay_for_the_next_run(
             f'<tr><td>{source.name} (session {session_id})</td><td class="text">not delivered, kept' in page
         )
     assert "halted" in page and "Learnosity halted the job that carried it" in page
-    assert '3 sessions failed (files kept): <a href="#failures">see the list</a>' in page
+    assert '3 sessions failed: <a href="#failures">see the list</a>' in page
 
 
 def test_only_the_completed_ones_move_when_a_job_is_partly_stored(

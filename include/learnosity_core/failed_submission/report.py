@@ -165,7 +165,7 @@ def _per_file(
     moved = "" if summary.dry_run else ", moved to quarantine/"
     notes = [(name, f"invalid{moved}: {code}: {message}") for name, code, message in summary.invalid]
     failed = {f.session_id: f.error for f in staged}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: _label(summary, r.session_id)):
         if row.session_id not in summary.sources or row.session_id in rejected_ids:
             continue
         name = _label(summary, row.session_id)

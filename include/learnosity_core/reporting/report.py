@@ -223,7 +223,8 @@ def revisions_note(ignore: bool | None, data_format: str) -> str:
     if ignore:
         return (
             "ignore_response_revisions was ON for this run: Learnosity was asked to ignore the revision"
-            f" value inside the recorded responses, so what this run sent replaces what it held. {documented}"
+            f" value inside the recorded responses. {documented} Our reading, which the docs do not spell"
+            " out: what this run sent is stored even where Learnosity held a newer revision."
         )
     kept = (
         "a blob saved before later successful saves cannot overwrite the newer responses"

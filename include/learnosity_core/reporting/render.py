@@ -28,6 +28,11 @@ def _percent(value: int, peak: int) -> float:
     return max(100.0 * value / peak, MIN_BAR_PERCENT)
 
 
+def _counted(value: int, unit: str) -> str:
+    """ "1 row", "2 rows": a chart's unit is plural."""
+    return f"{value:,} {unit.removesuffix('s') if value == 1 else unit}"
+
+
 def _chart_rows(chart: Chart) -> list[dict[str, Any]]:
     """Each bar with its width (share of the chart's largest bar) and its segments' offsets."""
     rows = []
@@ -59,6 +64,7 @@ def render_html(report: RunReport) -> str:
     source = resources.files("learnosity_core.reporting").joinpath("report.html.j2").read_text("utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["n"] = lambda value: f"{value:,}"
+    env.filters["counted"] = _counted
     return env.from_string(source).render(
         report=report,
         totals=report.totals(),

@@ -88,6 +88,7 @@ def test_charts_print_their_values_labels_and_full_names() -> None:
     assert "a-very-long-activity-name-that-must-never-be-cut-short-&lt;b&gt;" in html
     # one count beside 120,000 still shows; a stacked bar has one rectangle per part
     assert f'width="{MIN_BAR_PERCENT:.2f}%"' in html
+    assert 'aria-label="quarantined: 1 row"' in html
     assert html.count("<title>staged: 10</title>") == 1 and "<title>quarantined: 4</title>" in html
 
 

@@ -1,0 +1,92 @@
+"""A run's own delivery counters, read from the ledger: what the wait task logs and the delivery
+page shows while the run is going (many small submit shards each log only their own share)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from learnosity_core.delivery.ledger import Ledger, SessionStatus, batches_table, sessions_table
+
+# Sessions a run holds back never count as planned: only these are (or were) on their way.
+_ON_THEIR_WAY = [s.value for s in SessionStatus if s is not SessionStatus.QUARANTINED]
+_SENT = {SessionStatus.SUBMITTED, SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.REJECTED}
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+class RunProgress(BaseModel):
+    """Sessions of one run by how far they got; `first_sent_at` dates the sending rate."""
+
+    planned: int = 0
+    sent: int = 0
+    completed: int = 0
+    failed: int = 0
+    verified: int = 0
+    first_sent_at: datetime | None = None
+
+    def rate(self, now: datetime) -> float | None:
+        """Sessions sent per second since the first batch went out (None before that)."""
+        if self.first_sent_at is None or self.sent == 0:
+            return None
+        elapsed = (now - self.first_sent_at).total_seconds()
+        return self.sent / elapsed if elapsed > 0 else None
+
+    def time_left(self, now: datetime) -> str:
+        """Until every planned session is sent, at the rate so far, said in words."""
+        if self.sent >= self.planned:
+            return "all sent"
+        rate = self.rate(now)
+        if not rate:
+            return "not known until the first batch is sent"
+        return f"about {_duration((self.planned - self.sent) / rate)} left to send"
+
+    def line(self, now: datetime | None = None) -> str:
+        """One log line; an empty run says there is nothing to send instead of a rate of nothing."""
+        if self.planned == 0:
+            return "run progress: nothing to send"
+        now = now or datetime.now(UTC)
+        rate = self.rate(now)
+        return (
+            f"run progress: {self.planned} sessions planned, {self.sent} sent"
+            f" ({100 * self.sent // self.planned}%), {self.completed} completed, {self.failed} failed,"
+            f" {self.verified} verified; {f'{rate:.1f} sessions/s, ' if rate else ''}{self.time_left(now)}"
+        )
+
+
+def run_progress(ledger: Ledger, run_id: str) -> RunProgress:
+    """The run's sessions counted by status in the ledger, in two small aggregate queries."""
+    sessions = sessions_table.c
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                sessions.status,
+                sa.func.count(),
+                sa.func.count().filter(sessions.verified.is_(True)),
+            )
+            .where(sessions.run_id == run_id, sessions.status.in_(_ON_THEIR_WAY))
+            .group_by(sessions.status)
+        ).all()
+        first_sent = conn.execute(
+            sa.select(sa.func.min(batches_table.c.submitted_at)).where(batches_table.c.run_id == run_id)
+        ).scalar()
+    by_status = {SessionStatus(status): count for status, count, _ in rows}
+    if first_sent is not None and first_sent.tzinfo is None:
+        first_sent = first_sent.replace(tzinfo=UTC)
+    return RunProgress(
+        planned=sum(by_status.values()),
+        sent=sum(count for status, count in by_status.items() if status in _SENT),
+        completed=by_status.get(SessionStatus.COMPLETED, 0),
+        failed=by_status.get(SessionStatus.FAILED, 0) + by_status.get(SessionStatus.REJECTED, 0),
+        verified=sum(verified for _, _, verified in rows),
+        first_sent_at=first_sent,
+    )

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from learnosity_provider.ui import runs
 from learnosity_provider.ui.auth import PIPELINES, may_read_runs
-from learnosity_provider.ui.pages import page
 from learnosity_provider.ui.links import URL_PREFIX, airflow_run_path, report_path, run_path
+from learnosity_provider.ui.pages import page
 
 router = APIRouter()
 

@@ -6,6 +6,8 @@ modules again under bare file names and register the plugin twice (listed as an 
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 from learnosity_provider.ui.app import create_app
@@ -16,8 +18,10 @@ class LearnosityDeliveryPlugin(AirflowPlugin):
     """The FastAPI app under /learnosity and its entry in the UI's navigation."""
 
     name = "learnosity_delivery"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Learnosity deliveries"}]
-    external_views = [
+    fastapi_apps: ClassVar[list[Any]] = [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Learnosity deliveries"}
+    ]
+    external_views: ClassVar[list[Any]] = [
         {
             "name": "Learnosity deliveries",
             "href": f"{URL_PREFIX}/",

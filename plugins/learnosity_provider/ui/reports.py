@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse
 from learnosity_core.reporting.render import REPORT_FILE
 from learnosity_provider.ui import runs
 from learnosity_provider.ui.auth import PIPELINES
-from learnosity_provider.ui.pages import page
 from learnosity_provider.ui.links import run_path
+from learnosity_provider.ui.pages import page
 
 router = APIRouter(dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])
 

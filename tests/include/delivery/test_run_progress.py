@@ -54,7 +54,9 @@ def test_sessions_are_counted_by_how_far_they_got(ledger: Ledger) -> None:
     }
     assert progress.first_sent_at is not None and progress.first_sent_at.tzinfo is not None
     line = progress.line(progress.first_sent_at + timedelta(seconds=10))
-    assert line.startswith("run progress: 6 sessions planned, 5 sent (83%), 1 completed, 2 failed, 1 verified")
+    assert line.startswith(
+        "run progress: 6 sessions planned, 5 sent (83%), 1 completed, 2 failed, 1 verified"
+    )
     assert "0.5 sessions/s, about 2 s left to send" in line
 
 

@@ -102,3 +102,16 @@ def test_an_unknown_run_is_a_page_not_a_stack_trace(api: Any, auth: dict[str, st
     assert "Airflow has no such run of this pipeline." in response.text
     assert "<img src=x" not in response.text
     assert "manual__&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+def test_the_report_tasks_extra_link_opens_this_page(
+    api: Any, auth: dict[str, str], written: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from learnosity_provider.links import LearnosityReportLink
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "")
+    key = SimpleNamespace(dag_id=DAG_ID, run_id=written[0], task_id="report")
+    response = api.get(LearnosityReportLink().get_link(None, ti_key=key), headers=auth)
+    assert response.status_code == 200 and "<h1>Run report</h1>" in response.text

@@ -90,3 +90,37 @@ def run_progress(ledger: Ledger, run_id: str) -> RunProgress:
         verified=sum(verified for _, _, verified in rows),
         first_sent_at=first_sent,
     )
+
+
+class JobsWait(BaseModel):
+    """While the run waits for its jobs: how many of its sent sessions the Data API has processed.
+    The ledger learns each session's outcome only after the wait, so the wait counts by job."""
+
+    planned: int
+    job_sessions: dict[str, int]  # job reference -> sessions it carries
+    finished_jobs: list[str] = []
+
+    @property
+    def sent(self) -> int:
+        return sum(self.job_sessions.values())
+
+    @property
+    def processed(self) -> int:
+        return sum(self.job_sessions.get(ref, 0) for ref in set(self.finished_jobs))
+
+    def line(self, rate: float | None) -> str:
+        """`rate`: sessions processed per second while waiting (None before it can be told)."""
+        if not self.job_sessions:
+            return "run progress: nothing to send"
+        left = self.sent - self.processed
+        if left == 0:
+            when = "every job finished"
+        elif rate:
+            when = f"{rate:.1f} sessions/s, about {_duration(left / rate)} left"
+        else:
+            when = "time left not known until a job finishes"
+        return (
+            f"run progress: {self.planned} sessions planned, {self.sent} sent;"
+            f" {len(set(self.finished_jobs))} of {len(self.job_sessions)} jobs finished,"
+            f" {self.processed} sessions processed ({100 * self.processed // self.sent}%); {when}"
+        )

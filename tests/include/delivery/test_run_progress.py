@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
-from learnosity_core.delivery.run_progress import RunProgress, run_progress
+from learnosity_core.delivery.run_progress import JobsWait, RunProgress, run_progress
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -86,3 +86,15 @@ def test_long_waits_are_said_in_minutes_and_hours() -> None:
         "about 2 h 45 min left to send"
     )
     assert RunProgress(planned=5, sent=5, first_sent_at=start).time_left(later) == "all sent"
+
+
+def test_the_wait_counts_sessions_by_the_jobs_that_finished() -> None:
+    wait = JobsWait(planned=9, job_sessions={"j1": 5, "j2": 3}, finished_jobs=["j1", "j1"])
+    assert wait.line(rate=None) == (
+        "run progress: 9 sessions planned, 8 sent; 1 of 2 jobs finished, 5 sessions processed (62%);"
+        " time left not known until a job finishes"
+    )
+    assert wait.line(rate=0.1).endswith("0.1 sessions/s, about 30 s left")
+    wait.finished_jobs = ["j1", "j2"]
+    assert wait.line(rate=2.0).endswith("8 sessions processed (100%); every job finished")
+    assert JobsWait(planned=0, job_sessions={}).line(rate=None) == "run progress: nothing to send"

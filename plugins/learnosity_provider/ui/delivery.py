@@ -23,7 +23,11 @@ def _counts(view: runs.RunView) -> str:
     if view.outcome is None or not view.outcome.totals:
         return ""
     totals = view.outcome.totals
-    shown = [f"{view.outcome.delivered} delivered", f"{view.outcome.failed} failed"]
+    if view.dry_run:  # sent nothing: say what it would have sent
+        would = totals.get("sessions_staged", totals.get("staged", 0))
+        shown = [f"dry run, nothing sent: {would} sessions would be sent"]
+    else:
+        shown = [f"{view.outcome.delivered} delivered", f"{view.outcome.failed} failed"]
     if view.outcome.held_back:
         shown.append(f"{view.outcome.held_back} held back")
     if totals.get("rejected"):

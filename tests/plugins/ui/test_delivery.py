@@ -42,6 +42,13 @@ def test_finished_running_and_failed_runs_each_say_what_they_did(
     entries = [SessionEntry(f"s{i}", "h", "act-1", f"u{i}") for i in range(4)]
     ledger.stage(running, "b1", entries, data_format="from_template", activity_id="act-1")
     dry = add_run("learnosity_template_submission", "success", conf={"dry_run": True})
+    dry_folder = reports / "learnosity_template_submission" / safe_name(dry)
+    dry_folder.mkdir(parents=True)
+    dry_totals = {"sessions_staged": 80, "rows_quarantined": 3, "completed": 0}
+    (dry_folder / "outcome.json").write_text(
+        json.dumps({"dag_id": "learnosity_template_submission", "run_id": dry, "totals": dry_totals})
+    )
+    no_report = add_run("learnosity_template_submission", "success", conf={"dry_run": "true"})
     failed = add_run("learnosity_template_reconcile", "failed")
     elsewhere = add_run("learnosity_connection_check", "success")
 
@@ -57,6 +64,8 @@ def test_finished_running_and_failed_runs_each_say_what_they_did(
     assert f'href="/dags/{replay}/runs/{quote(done, safe="")}"' in row  # the run in Airflow
     assert "run progress: 4 sessions planned, 0 sent (0%)" in _row(page, running)
     assert "still going" in _row(page, running)
-    assert "(dry run)" in _row(page, dry) and "This dry run wrote no report." in _row(page, dry)
+    assert "(dry run)" in _row(page, dry)
+    assert "dry run, nothing sent: 80 sessions would be sent, 3 held back" in _row(page, dry)
+    assert "This dry run wrote no report." in _row(page, no_report)
     assert "failed before its report task wrote a report" in _row(page, failed)
     assert elsewhere not in page  # only the pipelines that write reports

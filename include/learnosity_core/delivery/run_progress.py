@@ -55,7 +55,8 @@ class RunProgress(BaseModel):
         if self.planned == 0:
             return "run progress: nothing to send"
         now = now or datetime.now(UTC)
-        rate = self.rate(now)
+        # Once all is sent, a rate since the first batch only shrinks while the jobs run: not shown.
+        rate = self.rate(now) if self.sent < self.planned else None
         return (
             f"run progress: {self.planned} sessions planned, {self.sent} sent"
             f" ({100 * self.sent // self.planned}%), {self.completed} completed, {self.failed} failed,"

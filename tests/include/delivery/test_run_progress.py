@@ -86,6 +86,9 @@ def test_long_waits_are_said_in_minutes_and_hours() -> None:
         "about 2 h 45 min left to send"
     )
     assert RunProgress(planned=5, sent=5, first_sent_at=start).time_left(later) == "all sent"
+    assert RunProgress(planned=5, sent=5, first_sent_at=start).line(later).endswith(
+        "5 sent (100%), 0 completed, 0 failed, 0 verified; all sent"
+    )
 
 
 def test_the_wait_counts_sessions_by_the_jobs_that_finished() -> None:

@@ -224,6 +224,7 @@ def test_test_button_in_the_connections_list_for_a_right_and_a_wrong_secret(clus
     page.screenshot(path=str(ARTIFACTS / "connection-test-right.png"), full_page=True)
     test_button("learnosity_ui_wrong").click()
     tested("Signatures do not match: check the secret")
+    page.wait_for_timeout(500)  # the message has slid in
     page.screenshot(path=str(ARTIFACTS / "connection-test-wrong.png"), full_page=True)
 
     # Airflow 3.3's edit dialog has no Test button of its own: fix the secret there, save, test.
@@ -237,7 +238,7 @@ def test_test_button_in_the_connections_list_for_a_right_and_a_wrong_secret(clus
     page.screenshot(path=str(ARTIFACTS / "connection-edit.png"), full_page=True)
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden(timeout=30_000)
-    page.wait_for_timeout(500)
+    expect(page.get_by_role("status")).to_have_count(0, timeout=60_000)  # earlier answers gone
     test_button("learnosity_ui_wrong").click()
     expect(page.get_by_role("status").filter(has_text="Test Connection Successful")).to_be_visible(
         timeout=60_000

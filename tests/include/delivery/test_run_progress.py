@@ -86,8 +86,10 @@ def test_long_waits_are_said_in_minutes_and_hours() -> None:
         "about 2 h 45 min left to send"
     )
     assert RunProgress(planned=5, sent=5, first_sent_at=start).time_left(later) == "all sent"
-    assert RunProgress(planned=5, sent=5, first_sent_at=start).line(later).endswith(
-        "5 sent (100%), 0 completed, 0 failed, 0 verified; all sent"
+    assert (
+        RunProgress(planned=5, sent=5, first_sent_at=start)
+        .line(later)
+        .endswith("5 sent (100%), 0 completed, 0 failed, 0 verified; all sent")
     )
 
 

@@ -150,9 +150,14 @@ def retiring_stage(dag_id: str, run_id: str) -> Iterator[None]:
     expire_stages(_base("learnosity_stage_path", "stage") / dag_id, retention, datetime.now(UTC))
 
 
+def reports_root() -> ObjectStoragePath:
+    """Variable `learnosity_reports_path`: every run's report folder is below it."""
+    return _base("learnosity_reports_path", "reports")
+
+
 def reports_path(dag_id: str, run_id: str) -> ObjectStoragePath:
     """This run's report folder: Variable `learnosity_reports_path` / dag / run."""
-    path = _base("learnosity_reports_path", "reports") / dag_id / safe_name(run_id)
+    path = reports_root() / dag_id / safe_name(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

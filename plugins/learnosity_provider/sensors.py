@@ -9,6 +9,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 
 from learnosity_core.dataapi.models import JobStatus
+from learnosity_core.delivery.run_progress import JobsWait, run_progress
+from learnosity_provider import resources
 from learnosity_provider.deadlines import JOB_WAIT_SETTING
 from learnosity_provider.hooks import LearnosityHook
 from learnosity_provider.operators.common import failing_fast
@@ -38,6 +40,8 @@ class LearnosityJobsSensor(BaseSensorOperator):
     :param job_references: references, or the output of the mapped submit task.
     :param learnosity_conn_id: the Data API connection.
     :param wait_timeout: seconds to wait for jobs before reporting them unfinished.
+    :param state_conn_id: the ledger, read for the run's progress lines (sessions planned, sent,
+        processed, rate, time left) that this task's log shows while it waits.
     :param deferrable: wait in the triggerer (default from `[operators] default_deferrable`,
         overridden to True by the DAGs).
     """
@@ -50,6 +54,7 @@ class LearnosityJobsSensor(BaseSensorOperator):
         job_references: Any,
         learnosity_conn_id: str = LearnosityHook.default_conn_name,
         wait_timeout: float = 6 * 3600,
+        state_conn_id: str = resources.STATE_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -57,6 +62,7 @@ class LearnosityJobsSensor(BaseSensorOperator):
         self.job_references = job_references
         self.learnosity_conn_id = learnosity_conn_id
         self.wait_timeout = wait_timeout
+        self.state_conn_id = state_conn_id
         self.deferrable = deferrable
 
     def _pending(self, refs: list[str]) -> list[str]:
@@ -70,10 +76,34 @@ class LearnosityJobsSensor(BaseSensorOperator):
         finished = {j.reference for j in jobs if JobStatus(j.status).is_terminal}
         return [r for r in refs if r not in finished]
 
+    def _progress(self, context: Context, refs: list[str], pending: list[str]) -> JobsWait | None:
+        """Log the run's own counters from the ledger (the mapped submit tasks each log only their
+        shard) and return what the wait counts from here. Counters never fail the wait."""
+        run_id = context.get("run_id")
+        if not run_id:
+            return None
+        try:
+            ledger = resources.ledger(self.state_conn_id)
+            progress = run_progress(ledger, run_id)
+            sessions = ledger.jobs_of_run(run_id)
+        except Exception as exc:
+            self.log.warning("Run progress not available (%s)", type(exc).__name__)
+            return None
+        self.log.info("%s", progress.line())
+        waiting = set(pending)
+        wait = JobsWait(
+            planned=progress.planned,
+            job_sessions={ref: len(sessions.get(ref, [])) for ref in refs},
+            finished_jobs=[ref for ref in refs if ref not in waiting],
+        )
+        self.log.info("%s", wait.line(rate=None))
+        return wait
+
     def poke(self, context: Context) -> PokeReturnValue:
         refs = flatten_references(self.job_references or [])
         pending = self._pending(refs)
         self.log.info("%d of %d jobs finished", len(refs) - len(pending), len(refs))
+        self._progress(context, refs, pending)
         start = context["ti"].start_date
         waited = time.time() - start.timestamp() if start else 0.0
         if pending and waited < self.wait_timeout:
@@ -86,6 +116,7 @@ class LearnosityJobsSensor(BaseSensorOperator):
             return super().execute(context)
         refs = flatten_references(self.job_references or [])
         pending = self._pending(refs)
+        wait = self._progress(context, refs, pending)
         if not pending:
             self.log.info("All %d jobs already finished; not deferring", len(refs))
             return {"jobs": refs, "pending": []}
@@ -96,6 +127,7 @@ class LearnosityJobsSensor(BaseSensorOperator):
                 job_references=pending,
                 poll_interval=float(self.poke_interval),
                 deadline=time.time() + self.wait_timeout,
+                progress=wait.model_dump() if wait else None,
             ),
             method_name="execute_complete",
             kwargs={"jobs": refs},

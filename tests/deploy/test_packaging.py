@@ -43,6 +43,7 @@ def test_the_wheel_has_the_core_the_provider_and_the_report_template(wheel: zipf
     assert packages == {"learnosity_core", "learnosity_provider"}
     assert "learnosity_core/reporting/report.html.j2" in names
     assert "learnosity_provider/hooks.py" in names
+    assert "learnosity_provider/ui/templates/delivery.html.j2" in names  # the delivery page's pages
 
 
 def test_the_wheel_has_no_dev_tools_sample_data_or_tests(wheel: zipfile.ZipFile) -> None:
@@ -63,3 +64,4 @@ def test_the_wheel_declares_its_runtime_dependencies_and_provider_entry_point(wh
     assert {"apache-airflow", "learnosity-sdk", "httpx", "pydantic", "pandas", "sqlalchemy"} <= required
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     assert "apache_airflow_provider" in wheel.read(entry_points).decode()
+    assert "[airflow.plugins]" in wheel.read(entry_points).decode()  # the delivery page

@@ -1,37 +1,32 @@
-"""The report task's extra link: the run's report, or none when the run wrote none."""
+"""The report task's extra link: the run's report page in the api-server's delivery page."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from learnosity_core.delivery.staging import safe_name
 from learnosity_provider.links import LearnosityReportLink
 from learnosity_provider.operators.failed_submission import LearnosityReplayReportOperator
 from learnosity_provider.operators.template_submission import LearnosityTemplateReportOperator
 
-
-@pytest.fixture
-def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_REPORTS_PATH", tmp_path.as_uri())
-    return tmp_path
+KEY = SimpleNamespace(dag_id="some_dag", run_id="manual__2026-01-01T02:00:00+00:00", task_id="report")
+PATH = "/learnosity/runs/some_dag/manual__2026-01-01T02%3A00%3A00%2B00%3A00/report"
 
 
-def test_link_opens_the_report_this_run_wrote(reports: Path) -> None:
-    run_id = "manual__2026-01-01T02:00:00+00:00"
-    page = reports / "some_dag" / safe_name(run_id) / "report.html"
-    page.parent.mkdir(parents=True)
-    page.write_text("<html></html>")
-    key = SimpleNamespace(dag_id="some_dag", run_id=run_id, task_id="report")
-    link = LearnosityReportLink().get_link(None, ti_key=key)
-    assert link == page.as_uri()
-
-
-def test_no_link_when_the_run_wrote_no_report(reports: Path) -> None:
-    key = SimpleNamespace(dag_id="some_dag", run_id="manual__plan_failed", task_id="report")
-    assert LearnosityReportLink().get_link(None, ti_key=key) == ""
+@pytest.mark.parametrize(
+    ("base_url", "link"),
+    [
+        ("https://airflow.example.org", f"https://airflow.example.org{PATH}"),
+        ("https://example.org/airflow/", f"https://example.org/airflow{PATH}"),
+        ("", PATH),  # unset: host-relative, opens on the UI's own host
+    ],
+)
+def test_link_opens_the_runs_report_page_in_the_api_server(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, link: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
+    assert LearnosityReportLink().get_link(None, ti_key=KEY) == link
 
 
 @pytest.mark.parametrize("operator", [LearnosityTemplateReportOperator, LearnosityReplayReportOperator])

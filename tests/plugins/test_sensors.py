@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +17,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 from learnosity_provider.sensors import LearnosityJobsSensor, flatten_references
 from learnosity_provider.triggers import LearnosityJobsTrigger
@@ -149,3 +152,83 @@ def test_poke_gives_up_after_the_wait_timeout(emulator_conn: str) -> None:
     sensor = LearnosityJobsSensor(task_id="wait", job_references=missing, deferrable=False, wait_timeout=0)
     result = sensor.poke(_context())
     assert result.is_done and result.xcom_value == {"jobs": missing, "pending": missing}
+
+
+@pytest.fixture
+def run_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    """The ledger (connection `learnosity_state`) the sensor reads the run's counters from."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNOSITY_STATE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    )
+    return Ledger.from_url(f"sqlite:///{path}")
+
+
+def _sent(ledger: Ledger, run_id: str, refs: list[str], sizes: list[int]) -> None:
+    """Batches of `sizes` sessions, each posted as the job of the same position."""
+    for number, (ref, size) in enumerate(zip(refs, sizes, strict=True)):
+        entries = [SessionEntry(f"{run_id}-{number}-{i}", "h", "a1", f"u{i}") for i in range(size)]
+        ledger.stage(run_id, f"{run_id}-b{number}", entries, data_format="from_template")
+        ledger.record_submission(f"{run_id}-b{number}", ref)
+
+
+def test_the_wait_logs_the_runs_own_progress(
+    emulator: EmulatorServer, emulator_conn: str, run_ledger: Ledger, capfd: pytest.CaptureFixture[str]
+) -> None:
+    refs = _submit(emulator)
+    _sent(run_ledger, "run-1", refs, [2, 1])
+    _wait_done(emulator)
+    sensor = LearnosityJobsSensor(task_id="wait", job_references=refs, deferrable=True)
+    sensor.execute({**_context(), "run_id": "run-1"})
+    log = capfd.readouterr().out  # Airflow's task logger writes to the console here
+    assert "run progress: 3 sessions planned, 3 sent (100%), 0 completed, 0 failed, 0 verified" in log
+    assert "2 of 2 jobs finished, 3 sessions processed (100%); every job finished" in log
+
+
+def test_the_trigger_carries_the_sessions_per_job_and_logs_the_rate(
+    tmp_path: Path,
+    learnosity_env: Callable[..., str],
+    emulator: EmulatorServer,
+    run_ledger: Ledger,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    config = EmulatorConfig(port=0, db_path=tmp_path / "slow.db", consumers={KEY: SECRET}, job_delay_s=30)
+    with EmulatorServer(config) as slow:
+        conn_id = learnosity_env("learnosity_slow", host=slow.url, login=KEY, password=SECRET)
+        refs = _submit(slow)
+        _sent(run_ledger, "run-2", refs, [2, 3])
+        sensor = LearnosityJobsSensor(
+            task_id="wait", job_references=refs, learnosity_conn_id=conn_id, deferrable=True
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute({**_context(), "run_id": "run-2"})
+    progress = deferred.value.trigger.progress
+    assert progress == {
+        "planned": 5,
+        "job_sessions": dict(zip(refs, [2, 3], strict=True)),
+        "finished_jobs": [],
+    }
+
+    # One job of the two finishes at once (the fast emulator's), the other never does.
+    done = _submit(emulator, count=1)
+    _wait_done(emulator)
+    progress = {"planned": 5, "job_sessions": {done[0]: 2, "never-finishes": 3}, "finished_jobs": []}
+    trigger = LearnosityJobsTrigger(
+        conn_id="learnosity_default",
+        job_references=[done[0], "never-finishes"],
+        poll_interval=0.1,
+        deadline=time.time() + 0.5,
+        progress=progress,
+    )
+    learnosity_env(host=emulator.url, login=KEY, password=SECRET)
+
+    async def first_event() -> Any:
+        return await anext(trigger.run())
+
+    capfd.readouterr()
+    event = asyncio.run(asyncio.wait_for(first_event(), timeout=30))
+    log = capfd.readouterr().out
+    assert event.payload == {"status": "timeout", "pending": ["never-finishes"]}
+    line = "run progress: 5 sessions planned, 5 sent; 1 of 2 jobs finished, 2 sessions processed (40%); "
+    assert line in log
+    assert re.search(r"\(40%\); [0-9.]+ sessions/s, about \d+ (s|min) left", log)

@@ -216,6 +216,11 @@ class Ledger:
         self._lookup_chunk = 10_000 if self._by_array else _CHUNK
         ledger_schema.upgrade(engine)
 
+    @property
+    def engine(self) -> Engine:
+        """The ledger's database, for read-only summaries kept in their own modules (run_progress)."""
+        return self._engine
+
     def revision(self) -> str | None:
         """The schema revision the ledger is at (`ledger_schema`)."""
         return ledger_schema.current(self._engine)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
+from learnosity_core.delivery.review import ActivityFigures, PlanFigures
 from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary
 from learnosity_core.delivery.verify import STAND_IN_PREFIX
 from learnosity_core.failed_submission.blob import TOO_LARGE, BlobError, FailedSession, decode_failed_session
@@ -64,6 +65,18 @@ class ReplaySummary(BaseModel):
     invalid: list[tuple[str, str, str]] = Field(default_factory=list)  # (source name, code, message)
     warnings: list[tuple[str, str]] = Field(default_factory=list)  # (source name, warning) of blobs sent
     warnings_by_code: dict[str, int] = Field(default_factory=dict)
+
+    def review_figures(self) -> PlanFigures:
+        """The replay as an approver sees it: one group, the blobs found, invalid and to send."""
+        found = ActivityFigures(
+            read=self.found, quarantined=sum(self.invalid_by_reason.values()), sessions=self.staged
+        )
+        return PlanFigures(
+            dry_run=self.dry_run,
+            unit="blobs",
+            activities={"failed submissions": found},
+            quarantined_by_reason=dict(self.invalid_by_reason),
+        )
 
 
 class _Candidate(BaseModel):

@@ -96,7 +96,8 @@ def decide_review(figures: PlanFigures, thresholds: ReviewThresholds, requested:
 
 def report_url(api_base_url: str, dag_id: str, run_id: str) -> str:
     """Where the run's report is served by the Airflow API server (plugin page)."""
-    return f"{api_base_url.rstrip('/')}/learnosity/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}/report"
+    run = f"{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+    return f"{api_base_url.rstrip('/')}/learnosity/runs/{run}/report"
 
 
 def review_request(figures: PlanFigures, decision: ReviewDecision, report: str | None) -> tuple[str, str]:

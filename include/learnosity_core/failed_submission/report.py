@@ -190,4 +190,6 @@ def publish_replay_report(
     if refused := refusal(stage):
         report.problems.insert(0, refused)
     path = write_report(report, out)
-    return PublishedReport(report=path, totals=report.totals(), failed=report.failed, problems=report.problems)
+    return PublishedReport(
+        report=path, totals=report.totals(), failed=report.failed, problems=report.problems
+    )

@@ -120,7 +120,8 @@ def test_a_plan_above_the_quarantine_threshold_waits_and_a_rejection_sends_nothi
     run, reviewer = answered("Reject")
 
     body = reviewer.request["body"]
-    assert reviewer.request["subject"].startswith("Send ") and "sessions to Learnosity?" in reviewer.request["subject"]
+    staged = sum(1 for row in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if row.status == "staged")
+    assert reviewer.request["subject"] == f"Send {staged} sessions to Learnosity?"
     assert "above approval_above_quarantine_share 5.0%" in body
     for activity in sqlite_pipeline.rows["activity_id"].unique():
         assert f"| {activity} | " in body, "counts per activity"
@@ -140,7 +141,9 @@ def test_a_plan_above_the_quarantine_threshold_waits_and_a_rejection_sends_nothi
     assert ": nothing sent" in _report_text(sqlite_pipeline, run)
 
 
-def test_an_approved_plan_is_sent(sqlite_pipeline: Any, answered: Callable[..., tuple[Any, Reviewer]]) -> None:
+def test_an_approved_plan_is_sent(
+    sqlite_pipeline: Any, answered: Callable[..., tuple[Any, Reviewer]]
+) -> None:
     run, reviewer = answered("Approve", require_approval=True)
     assert "require_approval is on" in reviewer.request["body"]
     assert run.state == DagRunState.SUCCESS

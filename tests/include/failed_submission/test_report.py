@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from learnosity_core.dataapi import DataApiClient
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.review import ReviewAnswer, record_refusal
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
 from learnosity_core.delivery.submission import submit_shard
 from learnosity_core.failed_submission.blob import encode_failed_session
@@ -307,3 +309,20 @@ def test_the_per_file_list_is_capped_but_the_counts_are_not(tmp_path: Path, ledg
     report = build_replay_report(DAG, summary, [])
     assert len(report.per_file) == MAX_NOTES + 1 and report.per_file[-1] == ("...", "3 more not listed")
     assert report.warnings == {"missing_identity": MAX_NOTES + 3}
+
+
+def test_a_replay_refused_at_review_moves_no_sent_file_and_its_report_says_why(
+    tmp_path: Path, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    figures = summary.review_figures()
+    assert (figures.read, figures.quarantined, figures.sessions, figures.unit) == (5, 1, 3, "blobs")
+    assert figures.quarantined_by_reason == summary.invalid_by_reason
+    record_refusal(stage, ReviewAnswer(rejected_by="ana", at=datetime(2026, 12, 2, 18, 30, tzinfo=UTC)))
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    statement = "rejected by ana at 2026-12-02T18:30:00+00:00: nothing sent"
+    assert published.problems[0] == statement and not published.delivered_everything
+    assert published.totals["submitted"] == 0
+    assert _files(landing) == ["session-0.txt", "session-1.txt", "session-2.txt"], "left for the next run"
+    assert statement in (out / "report.html").read_text(encoding="utf-8")

@@ -57,8 +57,9 @@ class PlanFigures(BaseModel):
 class ReviewThresholds(BaseModel):
     """Above either of these a plan waits for approval even when no one asked for it."""
 
-    above_sessions: int = Field(default=DEFAULT_ABOVE_SESSIONS, ge=0)
-    above_quarantine_share: float = Field(default=DEFAULT_ABOVE_QUARANTINE_SHARE, ge=0, le=1)
+    # Named as the trigger form's params, so that a bad value is reported under its param's name.
+    approval_above_sessions: int = Field(default=DEFAULT_ABOVE_SESSIONS, ge=0)
+    approval_above_quarantine_share: float = Field(default=DEFAULT_ABOVE_QUARANTINE_SHARE, ge=0, le=1)
 
 
 class ReviewDecision(BaseModel):
@@ -75,15 +76,16 @@ def decide_review(figures: PlanFigures, thresholds: ReviewThresholds, requested:
     reasons = []
     if requested:
         reasons.append("require_approval is on")
-    if figures.sessions > thresholds.above_sessions:
+    if figures.sessions > thresholds.approval_above_sessions:
         reasons.append(
             f"{figures.sessions:,} sessions to send, above approval_above_sessions"
-            f" {thresholds.above_sessions:,}"
+            f" {thresholds.approval_above_sessions:,}"
         )
-    if figures.quarantine_share > thresholds.above_quarantine_share:
+    share_limit = thresholds.approval_above_quarantine_share
+    if figures.quarantine_share > share_limit:
         reasons.append(
             f"{figures.quarantine_share:.1%} of the {figures.read:,} {figures.unit} read were quarantined"
-            f" or held back, above approval_above_quarantine_share {thresholds.above_quarantine_share:.1%}"
+            f" or held back, above approval_above_quarantine_share {share_limit:.1%}"
         )
     if reasons:
         return ReviewDecision(needed=True, reason="; ".join(reasons))

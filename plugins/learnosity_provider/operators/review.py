@@ -104,10 +104,10 @@ class LearnosityReviewOperator(ApprovalOperator):
         requested = typed_param(bool, self.require_approval, "require_approval")
         thresholds = typed_request(
             ReviewThresholds,
-            above_sessions=_setting(
+            approval_above_sessions=_setting(
                 self.above_sessions, "learnosity_approval_above_sessions", DEFAULT_ABOVE_SESSIONS
             ),
-            above_quarantine_share=_setting(
+            approval_above_quarantine_share=_setting(
                 self.above_quarantine_share,
                 "learnosity_approval_above_quarantine_share",
                 DEFAULT_ABOVE_QUARANTINE_SHARE,

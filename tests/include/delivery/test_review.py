@@ -36,7 +36,7 @@ def _figures(
 
 
 def test_the_defaults_are_a_backfill_and_a_broken_template() -> None:
-    assert DEFAULTS.above_sessions == 100_000 and DEFAULTS.above_quarantine_share == 0.05
+    assert DEFAULTS.approval_above_sessions == 100_000 and DEFAULTS.approval_above_quarantine_share == 0.05
 
 
 def test_a_normal_night_is_approved_without_asking_and_says_why() -> None:
@@ -84,9 +84,9 @@ def test_a_plan_that_sends_nothing_never_waits(figures: PlanFigures, reason: str
 
 def test_thresholds_are_checked() -> None:
     with pytest.raises(ValidationError):
-        ReviewThresholds(above_quarantine_share=1.5)
+        ReviewThresholds(approval_above_quarantine_share=1.5)
     with pytest.raises(ValidationError):
-        ReviewThresholds(above_sessions=-1)
+        ReviewThresholds(approval_above_sessions=-1)
 
 
 def test_the_request_shows_counts_per_activity_reasons_and_the_report_link() -> None:

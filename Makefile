@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-reconcile clean secrets dev-env
+.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-plan bench-reconcile clean secrets dev-env
 
 install: $(STAMP)
 
@@ -61,6 +61,9 @@ bench-transform: install
 
 bench-e2e: install
 	$(PY) bench/bench_e2e.py
+
+bench-plan: install
+	$(PY) bench/bench_plan.py
 
 bench-reconcile: install
 	$(PY) bench/bench_reconcile.py

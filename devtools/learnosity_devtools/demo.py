@@ -5,6 +5,8 @@ some deliberately invalid rows), starts the local Data API emulator, runs the
 `learnosity_template_submission` DAG with `airflow dags test`, and prints the run's summary and
 the path of its HTML report; then replays sample failed-submission blobs (valid ones in three
 inner shapes, a duplicate and malformed files) with `learnosity_failed_submission_replay`.
+Last, papers scanned late (an old `updated_at`) are loaded: the next nightly run passes them by,
+a reconcile run sends them.
 Everything lives under `.demo/`, recreated on every run.
 """
 
@@ -44,6 +46,7 @@ def _airflow_env(emulator_url: str) -> dict[str, str]:
         # `airflow dags test` cannot run a DAG with a DeadlineAlert to success in Airflow 3.3.2.
         LEARNOSITY_TEMPLATE_DEADLINE_MIN="off",
         LEARNOSITY_REPLAY_DEADLINE_MIN="off",
+        LEARNOSITY_RECONCILE_DEADLINE_MIN="off",
         AIRFLOW_CONN_LEARNOSITY_DEFAULT=json.dumps(
             {
                 "conn_type": "learnosity",
@@ -77,13 +80,19 @@ def _airflow(env: dict[str, str], *args: str, log: Path | None = None) -> int:
 def main() -> int:
     from learnosity_devtools.emulator.process import emulator_process
     from learnosity_devtools.emulator.seed import demo_templates
-    from learnosity_devtools.sample_data import sample_rows, seed_warehouse, write_sample_blobs
+    from learnosity_devtools.sample_data import (
+        load_late_rows,
+        sample_rows,
+        seed_warehouse,
+        write_sample_blobs,
+    )
 
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
     # Bad rows to show the quarantine; no unknown activity, which would (rightly) fail the run.
     rows = sample_rows(demo_templates(), learners=LEARNERS, unknown_activity=False)
-    seeded = seed_warehouse(sa.create_engine(f"sqlite:///{DEMO / 'warehouse.db'}"), rows)
+    warehouse = sa.create_engine(f"sqlite:///{DEMO / 'warehouse.db'}")
+    seeded = seed_warehouse(warehouse, rows)
     print(f"Seeded {seeded} response rows ({LEARNERS} learners, {rows['activity_id'].nunique()} activities)")
 
     with emulator_process(
@@ -114,15 +123,30 @@ def main() -> int:
         stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
         print(f"Sessions stored in the emulator now: {len(stored)}")
 
+        late = load_late_rows(warehouse, rows, learners=3, days=3)
+        print(f"\nLate papers: {len(late)} rows of {late['user_id'].nunique()} learners, written 3 days ago")
+        nightly_code = _airflow(
+            env, "dags", "test", "learnosity_template_submission", log=DEMO / "late-nightly-run.log"
+        )
+        stored_now = len(httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json())
+        sent = stored_now - len(stored)
+        print(f"Next nightly run (exit code {nightly_code}) sent {sent}: its window passed them")
+        reconcile_code = _airflow(
+            env, "dags", "test", "learnosity_template_reconcile", log=DEMO / "reconcile-run.log"
+        )
+        stored = httpx.get(f"{emulator_url}/_emulator/sessions", timeout=30).json()
+        sent = len(stored) - stored_now
+        print(f"Reconcile run (exit code {reconcile_code}) sent {sent}: the late sessions")
+
     print()
     reports = DEMO / "airflow" / "learnosity" / "reports"
-    for dag_id in ("learnosity_template_submission", "learnosity_failed_submission_replay"):
-        found = sorted((reports / dag_id).rglob("report.html"), key=lambda p: p.stat().st_mtime)
-        if found:
-            print((found[-1].parent / "summary.txt").read_text(encoding="utf-8"))
-        print(f"Report ({dag_id}): {found[-1] if found else 'not written'}\n")
-    print(f"Task logs: {DEMO / 'template-run.log'}, {DEMO / 'replay-run.log'}")
-    return code or replay_code
+    # Every run's summary, in the order the runs ran: nightly, replay, the nightly that passed the
+    # late papers by, the reconcile that sent them.
+    for report in sorted(reports.rglob("report.html"), key=lambda p: p.stat().st_mtime):
+        print((report.parent / "summary.txt").read_text(encoding="utf-8"))
+        print(f"Report: {report}\n")
+    print(f"Task logs: {', '.join(str(log) for log in sorted(DEMO.glob('*-run.log')))}")
+    return code or replay_code or nightly_code or reconcile_code
 
 
 if __name__ == "__main__":

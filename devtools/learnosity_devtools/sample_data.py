@@ -207,6 +207,29 @@ def seed_warehouse(engine: Engine, rows: pd.DataFrame, table: str = "learnosity_
     return len(frame)
 
 
+def load_late_rows(
+    engine: Engine, rows: pd.DataFrame, learners: int = 3, days: int = 3, table: str = "learnosity_responses"
+) -> pd.DataFrame:
+    """Papers scanned late: `learners` new learners answering like valid ones of `rows`, loaded now
+    with an `updated_at` `days` back (before any nightly window that already ran). Returns them."""
+    keys = zip(rows["activity_id"], rows["user_id"], strict=True)
+    valid = rows[[k not in rows.attrs["invalid_sessions"] for k in keys]]
+    writers = list(dict.fromkeys(valid["user_id"]))[:learners]
+    written = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+    late = pd.concat(
+        [
+            valid[valid["user_id"] == user].assign(user_id=f"scanned-late-{n:02d}", updated_at=written)
+            for n, user in enumerate(writers)
+        ],
+        ignore_index=True,
+    )
+    with engine.connect() as conn:
+        last = conn.execute(sa.text(f"SELECT COALESCE(MAX(row_id), 0) FROM {table}")).scalar_one()
+    late = late.assign(row_id=range(last + 1, last + 1 + len(late)))
+    late.to_sql(table, engine, if_exists="append", index=False)
+    return late
+
+
 def main(argv: list[str] | None = None) -> None:
     """Seed a warehouse with the emulator's demo activities (used by docker-compose's init)."""
     import argparse

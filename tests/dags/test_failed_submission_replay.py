@@ -40,8 +40,9 @@ MALFORMED_REASONS = {
     "binary-junk.bin": "not_base64",
     "very-large.txt": "too_large",
 }
-# The replay has no read-back: it must work whether or not the jobs' answers name their sessions.
-pytestmark = pytest.mark.parametrize(
+# The replay has no read-back: where the jobs' answers settle blobs, it must work whether or not
+# they name their sessions. Landing-folder safety does not depend on the answer: documented only.
+BOTH_JOB_SHAPES = pytest.mark.parametrize(
     "emulator_job_detail", [False, True], ids=["documented-jobs", "detailed-jobs"]
 )
 
@@ -79,6 +80,7 @@ def _unidentified(user: str) -> str:
     return encode_failed_session({"responses": doc["responses"]})
 
 
+@BOTH_JOB_SHAPES
 def test_clean_run_replays_valid_blobs_and_quarantines_the_rest(
     sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
 ) -> None:
@@ -102,6 +104,7 @@ def test_clean_run_replays_valid_blobs_and_quarantines_the_rest(
     assert "not_base64" in report.read_text()
 
 
+@BOTH_JOB_SHAPES
 def test_blobs_in_three_inner_shapes_are_each_sent_once_and_processed(
     sqlite_pipeline: Any, tmp_path: Path, run_dag: Callable[..., Any]
 ) -> None:
@@ -124,6 +127,7 @@ def test_blobs_in_three_inner_shapes_are_each_sent_once_and_processed(
     assert _files(landing) == [] and len(_files(landing / "processed")) == 2 * len(BLOB_SHAPES)
 
 
+@BOTH_JOB_SHAPES
 def test_a_blob_naming_no_session_is_sent_once_and_settled_by_its_job(
     sqlite_pipeline: Any, tmp_path: Path, run_dag: Callable[..., Any], emulator_job_detail: bool
 ) -> None:
@@ -187,6 +191,7 @@ def test_faults_lose_nothing_and_send_nothing_twice(
     assert all(w == 1 for w in sqlite_pipeline.writes().values())
 
 
+@BOTH_JOB_SHAPES
 def test_a_halted_job_leaves_its_files_for_the_next_run(
     sqlite_pipeline: Any, landing: Path, run_dag: Callable[..., Any]
 ) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.utils.state import DagRunState
+
+from learnosity_devtools.sample_data import load_late_rows
 
 NIGHTLY = "learnosity_template_submission"
 RECONCILE = "learnosity_template_reconcile"
@@ -17,14 +18,7 @@ def test_late_rows_are_missed_by_the_nightly_run_and_sent_once_by_a_reconcile(
 ) -> None:
     pipeline = sqlite_pipeline
     assert run_dag(NIGHTLY).state == DagRunState.SUCCESS
-    rows = pipeline.rows
-    valid = rows[
-        [k in pipeline.valid_sessions() for k in zip(rows["activity_id"], rows["user_id"], strict=True)]
-    ]
-    paper = valid[valid["user_id"] == valid["user_id"].iloc[0]]
-    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
-    late = paper.assign(user_id="scanned-late", updated_at=three_days_ago)
-    late.to_sql("learnosity_responses", pipeline.warehouse, if_exists="append", index=False)
+    late = load_late_rows(pipeline.warehouse, pipeline.rows, learners=1, days=3)
     before = pipeline.writes()
 
     assert run_dag(NIGHTLY).state == DagRunState.SUCCESS
@@ -35,7 +29,7 @@ def test_late_rows_are_missed_by_the_nightly_run_and_sent_once_by_a_reconcile(
     after = pipeline.writes()
     sent = [s for s in pipeline.stored() if after[s["session_id"]] != before.get(s["session_id"])]
     assert sorted((s["activity_id"], s["user_id"]) for s in sent) == sorted(
-        {(a, "scanned-late") for a in late["activity_id"]}
+        set(zip(late["activity_id"], late["user_id"], strict=True))
     )
     assert set(after.values()) == {1}, "each session stored once"
     (page,) = pipeline.reports.glob(f"{RECONCILE}/*/summary.txt")

@@ -19,6 +19,7 @@ from airflow.utils.state import DagRunState
 
 from learnosity_core.content.question_types import count_characters, encode_text
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.delivery.ledger import SessionStatus
 from learnosity_core.delivery.staging import safe_name
 from learnosity_core.template_submission.transform import derive_session_id
 from learnosity_devtools.emulator import Faults
@@ -142,6 +143,19 @@ def test_rerun_sends_nothing_and_a_changed_row_resends_only_its_session(
     (stored,) = [s for s in sqlite_pipeline.stored() if s["session_id"] in changed]
     assert (stored["activity_id"], stored["user_id"]) == (activity, user)
     sqlite_pipeline.assert_exactly_once()
+    # The correction is in the history beside the original delivery, each with its own job and
+    # each recorded when its job completed and again when read back.
+    history = sqlite_pipeline.ledger().history(session_id=stored["session_id"])
+    deliveries = sorted(
+        {
+            (h.recorded_at.date(), h.run_id, h.job_reference, h.content_hash)
+            for h in history
+            if h.status == SessionStatus.COMPLETED and h.verified
+        }
+    )
+    assert len(deliveries) == 2
+    (_, *original), (_, *correction) = deliveries
+    assert all(a != b for a, b in zip(original, correction, strict=True))
 
 
 def test_dry_run_sends_nothing(sqlite_pipeline: Any, run_dag: Callable[..., Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from learnosity_core.delivery import ledger_schema
@@ -209,8 +210,10 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        # Ids per IN (...) of the big lookups: PostgreSQL takes 65,535 parameters, SQLite may take 999.
-        self._lookup_chunk = 10_000 if engine.dialect.name == "postgresql" else _CHUNK
+        # PostgreSQL looks ids up as one array per 10,000 (an index probe each); SQLite as IN (...)
+        # lists of 500, under its bound-parameter limit.
+        self._by_array = engine.dialect.name == "postgresql"
+        self._lookup_chunk = 10_000 if self._by_array else _CHUNK
         ledger_schema.upgrade(engine)
 
     def revision(self) -> str | None:
@@ -234,14 +237,32 @@ class Ledger:
         session_ids: Iterable[str],
         *where: sa.ColumnElement[bool],
     ) -> Iterator[Any]:
-        """The id and `columns` of the sessions among `session_ids` that match `where`, in IN (...) chunks."""
+        """The id and `columns` of the sessions among `session_ids` that match `where`, in chunks.
+
+        On PostgreSQL each id of a chunk (one array) probes the primary key through a LATERAL
+        subquery: given a large IN list, `= ANY(array)` or a plain join, the planner may scan the
+        whole table for every chunk instead (10x slower at a million sessions).
+        """
         with self._engine.connect() as conn:
             for part in _chunks(list(session_ids), self._lookup_chunk):
-                yield from conn.execute(
-                    sa.select(sessions_table.c.session_id, *columns).where(
+                if self._by_array:
+                    wanted = (
+                        sa.func.unnest(sa.bindparam("ids", sorted(part), type_=postgresql.ARRAY(sa.Text)))
+                        .table_valued("session_id")
+                        .render_derived()
+                    )
+                    probe = (
+                        sa.select(sessions_table.c.session_id, *columns)
+                        .where(sessions_table.c.session_id == wanted.c.session_id, *where)
+                        .limit(1)
+                        .lateral()
+                    )
+                    query = sa.select(*probe.c).select_from(wanted).join(probe, sa.true())
+                else:
+                    query = sa.select(sessions_table.c.session_id, *columns).where(
                         sessions_table.c.session_id.in_(part), *where
                     )
-                )
+                yield from conn.execute(query)
 
     def delivered(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
         """Session ids whose given content hash already completed."""

@@ -20,7 +20,13 @@ from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures
-from learnosity_core.delivery.staging import Shard, StoragePath, write_plan_summary
+from learnosity_core.delivery.staging import (
+    PlanMissingError,
+    Shard,
+    StoragePath,
+    read_plan_summary,
+    write_plan_summary,
+)
 from learnosity_core.delivery.verify import STAND_IN_PREFIX
 from learnosity_core.failed_submission.blob import TOO_LARGE, BlobError, FailedSession, decode_failed_session
 from learnosity_core.failed_submission.landing import (
@@ -65,6 +71,8 @@ class ReplaySummary(BaseModel):
     invalid: list[tuple[str, str, str]] = Field(default_factory=list)  # (source name, code, message)
     warnings: list[tuple[str, str]] = Field(default_factory=list)  # (source name, warning) of blobs sent
     warnings_by_code: dict[str, int] = Field(default_factory=dict)
+    # file name -> the folder this plan moved it to: a retried plan no longer finds those files
+    moved: dict[str, str] = Field(default_factory=dict)
 
     def review_figures(self) -> PlanFigures:
         """The replay as an approver sees it: one group, the blobs found, invalid and to send."""
@@ -126,6 +134,7 @@ def plan_replay(
     run first takes the landing location's lease; when another run holds it, this one lists,
     moves and stages nothing (its summary says which run has it)."""
     summary = ReplaySummary(run_id=run_id, dry_run=dry_run, strict=strict, landing=str(landing))
+    earlier = _earlier_attempt(stage, run_id)
     if not dry_run:
         summary.busy_with = ledger.acquire_lease(lease_key(landing), run_id, LEASE_TTL)
         if summary.busy_with is not None:
@@ -144,6 +153,7 @@ def plan_replay(
         if source.origin != "file" or dry_run:
             return True
         if move(landing, source.name, folder, reason, fingerprint=source.fingerprint) is not None:
+            summary.moved[source.name] = folder
             return True
         summary.waiting[source.name] = CHANGED_WHILE_READ
         return False
@@ -221,5 +231,36 @@ def plan_replay(
             )
             summary.sources[c.key] = c.source
         summary.shards = batcher.finish(max_shards)
+    if earlier is not None:
+        _count_what_it_moved(summary, earlier)
     write_plan_summary(stage, summary)
     return summary
+
+
+def _earlier_attempt(stage: StoragePath, run_id: str) -> ReplaySummary | None:
+    """The summary an earlier try of this run's plan wrote, if any (a retry after a lost worker)."""
+    try:
+        earlier = read_plan_summary(stage, ReplaySummary)
+    except PlanMissingError:
+        return None
+    return earlier if earlier.run_id == run_id else None
+
+
+def _count_what_it_moved(summary: ReplaySummary, earlier: ReplaySummary) -> None:
+    """Count again the files an earlier try moved out of the landing folder: this try cannot find
+    them, and every file found by the run must be in its report."""
+    invalid = {name: (name, code, message) for name, code, message in earlier.invalid}
+    reasons = Counter(summary.invalid_by_reason)
+    for name, folder in earlier.moved.items():
+        if name in summary.moved:
+            continue
+        summary.moved[name] = folder
+        summary.found += 1
+        if folder == QUARANTINE_FOLDER:
+            summary.invalid.append(invalid[name])
+            reasons[invalid[name][1]] += 1
+        elif folder == DUPLICATES_FOLDER:
+            summary.duplicates += 1
+        else:
+            summary.already_delivered += 1
+    summary.invalid_by_reason = dict(reasons)

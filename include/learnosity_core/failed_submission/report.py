@@ -27,7 +27,19 @@ from learnosity_core.failed_submission.landing import (
 )
 from learnosity_core.failed_submission.plan import ReplaySummary
 from learnosity_core.reporting.render import write_report
-from learnosity_core.reporting.report import PublishedReport, ReportGroup, RunReport, failures, outcome_counts
+from learnosity_core.reporting.report import (
+    Bar,
+    Chart,
+    Clause,
+    Failure,
+    PublishedReport,
+    ReportGroup,
+    RunReport,
+    failures,
+    not_delivered,
+    outcome_counts,
+    plural,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +88,101 @@ def _label(summary: ReplaySummary, key: str) -> str:
     return source.name if key.startswith(STAND_IN_PREFIX) else f"{source.name} (session {key})"
 
 
+def _charts(counts: dict[str, int], summary: ReplaySummary) -> list[Chart]:
+    """Files (and table rows) by outcome and invalid ones by reason; sessions by status."""
+    if not counts["found"]:
+        return []
+    staged = "would be sent" if summary.dry_run else "sent"
+    entries = [
+        Bar(label=staged, value=counts["staged"], tone="good"),
+        Bar(label="already delivered", value=counts["already_delivered"]),
+        Bar(label="duplicate (an older or the same blob)", value=counts["duplicates"]),
+        Bar(label="invalid: quarantined", value=counts["invalid"], tone="bad"),
+        Bar(label="waiting for a later run", value=counts["waiting"], tone="warn"),
+        Bar(label="skipped (never taken)", value=counts["skipped"], tone="warn"),
+    ]
+    sessions = [
+        Bar(label="submitted", value=counts["submitted"]),
+        Bar(label="completed", value=counts["completed"], tone="good"),
+        Bar(label="verified on read-back", value=counts["verified"], tone="good"),
+        Bar(label="rejected by Learnosity", value=counts["rejected"], tone="bad"),
+        Bar(label="failed", value=counts["failed"], tone="bad"),
+    ]
+    by_reason = sorted(summary.invalid_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        Chart(title="Files and table rows by outcome", axis="outcome", unit="blobs", bars=entries),
+        Chart(
+            title="Invalid blobs by reason",
+            axis="reason",
+            unit="blobs",
+            bars=[Bar(label=code, value=n, tone="bad") for code, n in by_reason],
+            empty="No blob was invalid.",
+        ),
+        Chart(
+            title="Sessions by status",
+            axis="status",
+            unit="sessions",
+            bars=sessions,
+            empty="No session was sent." if not summary.dry_run else "Dry run: no session was sent.",
+        ),
+    ]
+
+
+def _headline(counts: dict[str, int], summary: ReplaySummary) -> list[Clause]:
+    """The summary sentence: what was delivered, then what was not and where it is listed."""
+    if summary.busy_with:
+        return [
+            Clause(text=f"Nothing taken: run {summary.busy_with} is replaying from this landing location")
+        ]
+    if not counts["found"]:
+        return [Clause(text="Nothing to report: the landing location (and table) held no blob")]
+    if summary.dry_run:
+        clauses = [
+            Clause(text=f"Dry run, nothing sent or moved: {plural(counts['staged'], 'blob')} would be sent")
+        ]
+    else:
+        done, verified = counts["completed"], counts["verified"]
+        checked = " and verified" if done and verified == done else ""
+        clauses = [Clause(text=f"{plural(done, 'session')} delivered{checked}")]
+        clauses += not_delivered(counts["failed"], counts["rejected"])
+    if counts["already_delivered"]:
+        clauses.append(Clause(text=f"{plural(counts['already_delivered'], 'blob')} already delivered"))
+    if counts["duplicates"]:
+        clauses.append(Clause(text=f"{plural(counts['duplicates'], 'duplicate')} set aside"))
+    if counts["invalid"]:
+        clauses.append(
+            Clause(text=f"{plural(counts['invalid'], 'invalid blob')} quarantined", anchor="quarantine")
+        )
+    if counts["waiting"] or counts["skipped"]:
+        left = counts["waiting"] + counts["skipped"]
+        clauses.append(Clause(text=f"{plural(left, 'entry', 'entries')} left in place", anchor="left"))
+    return clauses
+
+
+def _per_file(
+    summary: ReplaySummary, rows: list[SessionRow], rejected_ids: set[str], staged: list[Failure]
+) -> list[tuple[str, str]]:
+    """Every file (or table row) this run took, by name, with what became of it."""
+    moved = "" if summary.dry_run else ", moved to quarantine/"
+    notes = [(name, f"invalid{moved}: {code}: {message}") for name, code, message in summary.invalid]
+    failed = {f.session_id: f.error for f in staged}
+    for row in sorted(rows, key=lambda r: _label(summary, r.session_id)):
+        if row.session_id not in summary.sources or row.session_id in rejected_ids:
+            continue
+        name = _label(summary, row.session_id)
+        if row.status == SessionStatus.COMPLETED:
+            notes.append((name, "delivered, moved to processed/"))
+        elif row.session_id in failed:
+            notes.append((name, f"not delivered, kept for the next run: {failed[row.session_id]}"))
+    return notes
+
+
 def build_replay_report(
     dag_id: str,
     summary: ReplaySummary,
     sessions: list[SessionRow],
     job_statuses: Mapping[str, str | None] | None = None,
+    ignore_response_revisions: bool | None = None,
 ) -> RunReport:
     rows = [row for row in sessions if row.data_format == "failed_submission"]
     rejected = [row for row in rows if rejected_by_job(row, job_statuses or {})]
@@ -107,7 +209,21 @@ def build_replay_report(
         window = f"{window}, in use by run {summary.busy_with}: this run took nothing from it"
     left = [(name, f"waiting: {why}") for name, why in sorted(summary.waiting.items())]
     left += [(name, f"skipped: {why}") for name, why in sorted(summary.skipped.items())]
-    notes = [
+    not_delivered = [
+        failure.model_copy(update={"label": _label(summary, failure.session_id)})
+        for failure in failures(r for r in rows if r.session_id not in rejected_ids)
+    ]
+    refused = [
+        Failure(
+            session_id=row.session_id,
+            label=_label(summary, row.session_id),
+            error=row.error or "rejected",
+            status="rejected",
+        )
+        for row in rejected
+    ]
+    notes = _per_file(summary, rows, rejected_ids, not_delivered)
+    notes += [
         (_label(summary, row.session_id), f"rejected by Learnosity, moved to quarantine/: {row.error}")
         for row in rejected
     ]
@@ -122,15 +238,16 @@ def build_replay_report(
         window=window,
         columns=REPLAY_COLUMNS,
         groups=[ReportGroup(name="failed submissions", counts=counts)],
+        data_format="failed_submission",
+        headline=_headline(counts, summary),
+        charts=_charts(counts, summary),
         reasons=summary.invalid_by_reason,
         warnings=summary.warnings_by_code,
-        failures=[
-            (_label(summary, key), error)
-            for key, error in failures(r for r in rows if r.session_id not in rejected_ids)
-        ],
+        failures=not_delivered + refused,
         left_in_place=left,
         per_file=notes,
         notes=[LEARNER_DATA],
+        ignore_response_revisions=ignore_response_revisions,
     )
 
 
@@ -164,6 +281,7 @@ def publish_replay_report(
     out: StoragePath,
     dag_id: str,
     run_id: str,
+    ignore_response_revisions: bool | None = None,
 ) -> PublishedReport:
     """Move the sent files by their jobs' answers (not in a dry run), give the landing location's
     lease back, then write the report. Files move only while this run still holds the lease: one
@@ -186,9 +304,10 @@ def publish_replay_report(
                 log.warning("Run %s took over %s: it moves this run's files", holder, landing)
     finally:
         ledger.release_lease(key, run_id)
-    report = build_replay_report(dag_id, summary, sessions, job_statuses)
+    report = build_replay_report(dag_id, summary, sessions, job_statuses, ignore_response_revisions)
     if refused := refusal(stage):
         report.problems.insert(0, refused)
+        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
     path = write_report(report, out)
     return PublishedReport(
         report=path, totals=report.totals(), failed=report.failed, problems=report.problems

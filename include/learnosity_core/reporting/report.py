@@ -7,15 +7,94 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from learnosity_core.delivery.ledger import SessionRow, SessionStatus
 
+# The delivery history of one session, on the Airflow plugin's lookup page (host-relative: the
+# report is served by the same api-server).
+LOOKUP_PATH = "/learnosity/lookup"
+
+
+def lookup_url(session_id: str) -> str:
+    return f"{LOOKUP_PATH}?session={quote(session_id, safe='')}"
+
 
 class ReportGroup(BaseModel):
     name: str
     counts: dict[str, int]
+
+
+Tone = Literal["good", "neutral", "warn", "bad"]
+
+
+class Segment(BaseModel):
+    label: str
+    value: int
+    tone: Tone = "neutral"
+
+
+class Bar(BaseModel):
+    label: str
+    value: int
+    tone: Tone = "neutral"
+    note: str | None = None  # e.g. "120 staged, 3 quarantined"
+    segments: list[Segment] = Field(default_factory=list)  # a stacked bar's parts, adding up to value
+
+
+class Chart(BaseModel):
+    """One labelled bar chart in one unit (rows, sessions, files): never two units on one axis."""
+
+    title: str
+    axis: str  # what the bars are, e.g. "outcome", "reason", "activity"
+    unit: str  # what they count: rows, sessions, files
+    bars: list[Bar]
+    empty: str = "Nothing to report."  # shown instead of bars that are all zero
+
+    @property
+    def peak(self) -> int:
+        return max([b.value for b in self.bars] + [0])
+
+
+class Clause(BaseModel):
+    """A part of the report's summary sentence, optionally pointing at the section that lists it."""
+
+    text: str
+    anchor: str | None = None  # id of the section, e.g. "quarantine"
+
+    def plain(self) -> str:
+        return f"{self.text}: see the list" if self.anchor else self.text
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def not_delivered(failed: int, rejected: int) -> list[Clause]:
+    """The summary sentence's clause for sessions sent but not delivered, pointing at their list:
+    "2 sessions failed and 1 was rejected by Learnosity", or the half that applies."""
+    parts = [f"{plural(failed, 'session')} failed"] if failed else []
+    if rejected:
+        verb = "was" if rejected == 1 else "were"
+        who = f"{rejected:,}" if failed else plural(rejected, "session")
+        parts.append(f"{who} {verb} rejected by Learnosity")
+    return [Clause(text=" and ".join(parts), anchor="failures")] if parts else []
+
+
+class Failure(BaseModel):
+    """A session sent but not delivered (failed or rejected), as the report lists it."""
+
+    session_id: str
+    label: str  # how the report names it: the session id, or a file (and its session)
+    error: str
+    status: Literal["failed", "rejected"] = "failed"
+
+    @property
+    def history(self) -> str:
+        return lookup_url(self.session_id)
 
 
 class RunReport(BaseModel):
@@ -28,7 +107,10 @@ class RunReport(BaseModel):
     groups: list[ReportGroup]
     reasons: dict[str, int] = Field(default_factory=dict)
     warnings: dict[str, int] = Field(default_factory=dict)  # responses sent as written, by code
-    failures: list[tuple[str, str]] = Field(default_factory=list)
+    data_format: str = "from_template"  # which table explains its reason codes (reporting.reasons)
+    headline: list[Clause] = Field(default_factory=list)  # the summary sentence, in parts
+    charts: list[Chart] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)
     held_back: list[tuple[str, str]] = Field(default_factory=list)  # (group, why and what to do)
     # How the run's rows (or files) add up, e.g. "120 rows read = 100 staged + 20 quarantined".
     balance: str | None = None
@@ -38,7 +120,12 @@ class RunReport(BaseModel):
     quarantine_csv: str | None = None
     left_in_place: list[tuple[str, str]] = Field(default_factory=list)  # (entry, why it was not taken)
     notes: list[str] = Field(default_factory=list)  # e.g. where learner data lives and for how long
+    ignore_response_revisions: bool | None = None  # None: the run did not say
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def sentence(self) -> str:
+        """The summary sentence, as plain text (summary.txt's first line)."""
+        return "; ".join(c.plain() for c in self.headline) + "." if self.headline else "Nothing to report."
 
     def totals(self) -> dict[str, int]:
         totals: Counter[str] = Counter()
@@ -107,16 +194,49 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
     return counts
 
 
-def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[tuple[str, str]]:
+def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[Failure]:
     """The first `limit` sessions not delivered (failed or rejected), with the reason (the report
-    lists them by session id)."""
+    lists them by session id, each linked to its delivery history)."""
     given_up = (SessionStatus.FAILED, SessionStatus.REJECTED)
     rows = [
-        (r.session_id, (r.error or r.status.value) if r.status in given_up else UNSETTLED[r.status])
+        Failure(
+            session_id=r.session_id,
+            label=r.session_id,
+            error=(r.error or r.status.value) if r.status in given_up else UNSETTLED[r.status],
+            status="rejected" if r.status == SessionStatus.REJECTED else "failed",
+        )
         for r in sessions
         if r.status in given_up or r.status in UNSETTLED
     ]
     return rows[:limit]
+
+
+def revisions_note(ignore: bool | None, data_format: str) -> str:
+    """What `ignore_response_revisions` meant for this run, in the Data API documentation's words
+    plus the one reading the docs leave to us (marked as such)."""
+    documented = (
+        'The Data API documents it as "Controls whether to ignore the revision value inside a recorded'
+        ' response", default false.'
+    )
+    if ignore is None:
+        return f"This run did not record whether ignore_response_revisions was set. {documented}"
+    if ignore:
+        return (
+            "ignore_response_revisions was ON for this run: Learnosity was asked to ignore the revision"
+            f" value inside the recorded responses. {documented} Our reading, which the docs do not spell"
+            " out: what this run sent is stored even where Learnosity held a newer revision."
+        )
+    kept = (
+        "a blob saved before later successful saves cannot overwrite the newer responses"
+        if data_format == "failed_submission"
+        else "the uploader sends template responses without a revision, so the flag matters mostly for"
+        " failed-submission blobs"
+    )
+    return (
+        "ignore_response_revisions was off for this run (the default): Learnosity compares the revision"
+        f" value inside each recorded response with what it holds. {documented} Our reading, which the docs"
+        f" do not spell out: Learnosity keeps a stored response with a newer revision; {kept}."
+    )
 
 
 def merge_counts(groups: Sequence[Mapping[str, int]]) -> dict[str, int]:

@@ -11,7 +11,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -216,10 +216,9 @@ def plan_template_run(
     # Streamed as rows are found: a template that no longer matches quarantines every row, and
     # that must fit in the same memory as a clean run.
     with open_private_text(quarantine_path) as quarantine:
-        writer = csv.DictWriter(quarantine, fieldnames=QUARANTINE_COLUMNS)
-        writer.writeheader()
+        csv.writer(quarantine).writerow(QUARANTINE_COLUMNS)
         for result in transform_chunks(counted, TemplateIndex(found.templates), claims):
-            problems = _record_quarantine(result.quarantine, counts, writer, recorded)
+            problems = _record_quarantine(result.quarantine, counts, quarantine, recorded)
             if problems and not request.dry_run:
                 ledger.quarantine(request.run_id, "from_template", problems)
             _record_warnings(result.warnings, counts)
@@ -276,31 +275,43 @@ def _counted(chunks: Any, counts: dict[str, ActivityCounts], progress: Progress,
 def _record_quarantine(
     quarantine: pd.DataFrame,
     counts: dict[str, ActivityCounts],
-    writer: csv.DictWriter,
+    csv_file: IO[str],
     recorded: set[str],
 ) -> dict[str, tuple[str, str, str]]:
-    """Count and write a chunk's quarantined rows; return its sessions not recorded before
-    (session id -> activity, learner, first reason) for the ledger."""
-    sessions: dict[str, tuple[str, str, str]] = {}
+    """Count and append a chunk's quarantined rows to the CSV; return its sessions not recorded
+    before (session id -> activity, learner, first reason) for the ledger.
+
+    Set-based: a template that no longer matches quarantines every row of the run.
+    """
     if quarantine.empty:
-        return sessions
-    for record in quarantine[QUARANTINE_COLUMNS].to_dict("records"):
-        record = {
-            k: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v for k, v in record.items()
-        }
-        activity = activity_key(record["activity_id"])
-        reason = str(record["reason"])
-        c = counts[activity]
-        c.rows_quarantined += 1
-        c.quarantined_by_reason[reason] = c.quarantined_by_reason.get(reason, 0) + 1
-        writer.writerow(record)
-        sid, user = record["session_id"], record["user_id"]
-        if isinstance(sid, str) and sid and sid not in recorded and isinstance(user, str) and user:
-            # Rows without an activity or learner have no session id: nothing to record.
-            recorded.add(sid)
-            sessions[sid] = (activity, user, f"{reason}: {record['message']}")
-            c.sessions_quarantined += 1
+        return {}
+    table = quarantine[QUARANTINE_COLUMNS].astype(object)
+    table = table.where(table.notna(), "")
+    table.to_csv(csv_file, header=False, index=False, lineterminator="\r\n")
+    codes, distinct = pd.factorize(table["activity_id"], use_na_sentinel=False)
+    activities = pd.Series([activity_key(value) for value in distinct], dtype=object).take(codes)
+    activities.index = table.index
+    table = table.assign(activity=activities, reason=table["reason"].astype(str))
+    for (activity, reason), rows in table.groupby(["activity", "reason"], sort=False).size().items():
+        c = counts[str(activity)]
+        c.rows_quarantined += int(rows)
+        c.quarantined_by_reason[str(reason)] = c.quarantined_by_reason.get(str(reason), 0) + int(rows)
+    # Rows without an activity or learner have no session id: nothing to record.
+    named = table["session_id"].map(_is_text) & table["user_id"].map(_is_text)
+    firsts = table[named].drop_duplicates("session_id")
+    firsts = firsts[~firsts["session_id"].isin(recorded)]
+    sessions: dict[str, tuple[str, str, str]] = {}
+    for sid, activity, user, reason, message in firsts[
+        ["session_id", "activity", "user_id", "reason", "message"]
+    ].itertuples(index=False):
+        recorded.add(sid)
+        sessions[sid] = (activity, user, f"{reason}: {message}")
+        counts[activity].sessions_quarantined += 1
     return sessions
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
 
 
 def _record_warnings(warnings: pd.DataFrame, counts: dict[str, ActivityCounts]) -> None:

@@ -9,12 +9,19 @@ from learnosity_core.delivery.review import refusal
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary, write_private_text
 from learnosity_core.reporting.render import write_report
 from learnosity_core.reporting.report import (
+    Bar,
+    Chart,
+    Clause,
     PublishedReport,
     ReportGroup,
     RunReport,
+    Segment,
+    Tone,
     failures,
     merge_counts,
+    not_delivered,
     outcome_counts,
+    plural,
 )
 from learnosity_core.template_submission.plan import QUARANTINE_FILE, PlanSummary
 
@@ -83,11 +90,124 @@ def _share_problem(plan: PlanSummary, limit: float) -> str | None:
     )
 
 
+# A row's four possible outcomes, as the charts name and colour them.
+_ROW_OUTCOMES: tuple[tuple[str, str, Tone], ...] = (
+    ("rows_staged", "staged", "good"),
+    ("rows_skipped", "skipped: delivered before", "neutral"),
+    ("rows_quarantined", "quarantined", "bad"),
+    ("rows_held_back", "held back", "warn"),
+)
+
+
+def _charts(plan: PlanSummary, totals: dict[str, int], reasons: dict[str, int]) -> list[Chart]:
+    """Rows by outcome, by activity and by quarantine reason; sessions by status. Rows and
+    sessions never share an axis. An empty run has no chart (the page says so)."""
+    if not totals["rows"] and not any(c.held_back for c in plan.activities.values()):
+        return []
+    staged = "would be staged" if plan.dry_run else "staged"
+    outcomes = [
+        Bar(label=staged if field == "rows_staged" else label, value=totals[field], tone=tone)
+        for field, label, tone in _ROW_OUTCOMES
+    ]
+    activities = []
+    for activity_id, c in sorted(plan.activities.items()):
+        parts = [
+            Segment(label=label, value=getattr(c, field), tone=tone) for field, label, tone in _ROW_OUTCOMES
+        ]
+        note = ", ".join(f"{p.value:,} {p.label}" for p in parts if p.value)
+        activities.append(Bar(label=activity_id, value=c.rows, note=note or None, segments=parts))
+    first = totals["sessions_staged"] - totals["corrections"]
+    sent = "would be sent" if plan.dry_run else "sent"
+    sessions = [
+        Bar(label=f"{sent}: first delivery", value=first, tone="good"),
+        Bar(label=f"{sent}: correction", value=totals["corrections"], tone="good"),
+        Bar(label="completed", value=totals["completed"], tone="good"),
+        Bar(label="verified on read-back", value=totals["verified"], tone="good"),
+        Bar(label="failed", value=totals["failed"], tone="bad"),
+        Bar(label="rejected by Learnosity", value=totals["rejected"], tone="bad"),
+        Bar(label="not sent: delivered before", value=totals["already_delivered"]),
+        Bar(label="not sent: rejected before", value=totals["already_rejected"]),
+    ]
+    by_reason = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        Chart(title="Rows by outcome", axis="outcome", unit="rows", bars=outcomes),
+        Chart(
+            title="Rows by quarantine reason",
+            axis="reason",
+            unit="rows",
+            bars=[Bar(label=code, value=n, tone="bad") for code, n in by_reason],
+            empty="Nothing was quarantined.",
+        ),
+        Chart(
+            title="Sessions by status",
+            axis="status",
+            unit="sessions",
+            bars=sessions,
+            empty="No session was staged or sent.",
+        ),
+        Chart(title="Rows by activity", axis="activity", unit="rows", bars=activities),
+    ]
+
+
+def _headline(plan: PlanSummary, totals: dict[str, int]) -> list[Clause]:
+    """The summary sentence: what was delivered, then what was not and where it is listed."""
+    c = plan.activities.values()
+    held = [a for a in c if a.held_back]
+    quarantined_sessions = sum(a.sessions_quarantined for a in c)
+    if not totals["rows"] and not held:
+        scope = "since the reconcile start" if plan.reconcile else "in the window"
+        return [Clause(text=f"Nothing to report: no rows changed {scope}, so nothing was sent")]
+    corrections = totals["corrections"]
+    fixes = f", {plural(corrections, 'correction')} among them" if corrections else ""
+    clauses = []
+    if plan.dry_run:
+        clauses.append(
+            Clause(
+                text=f"Dry run, nothing sent: {plural(totals['sessions_staged'], 'session')}"
+                f" would be sent{fixes}"
+            )
+        )
+    else:
+        done, verified = totals["completed"], totals["verified"]
+        if verified == done and done:
+            checked = " and verified"
+        elif verified:
+            checked = f" ({verified:,} verified on read-back)"
+        else:
+            checked = " (not verified on read-back)" if done else ""
+        clauses.append(Clause(text=f"{plural(done, 'session')} delivered{checked}{fixes}"))
+        clauses += not_delivered(totals["failed"], totals["rejected"])
+    if totals["already_delivered"]:
+        clauses.append(
+            Clause(
+                text=f"{plural(totals['already_delivered'], 'session')} already delivered (not sent again)"
+            )
+        )
+    if totals["rows_quarantined"]:
+        clauses.append(
+            Clause(
+                text=f"{plural(totals['rows_quarantined'], 'row')} held back in"
+                f" {plural(quarantined_sessions, 'session')} (quarantined)",
+                anchor="quarantine",
+            )
+        )
+    if held:
+        clauses.append(
+            Clause(
+                text=f"{plural(len(held), 'activity', 'activities')} held back whole"
+                f" ({plural(sum(a.rows_held_back for a in held), 'row')})",
+                anchor="held-back",
+            )
+        )
+    return clauses
+
+
 def build_template_report(
     dag_id: str,
     plan: PlanSummary,
     sessions: list[SessionRow],
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+    ignore_response_revisions: bool | None = None,
 ) -> RunReport:
     outcomes = outcome_counts(sessions)
     groups = []
@@ -123,6 +243,8 @@ def build_template_report(
     share = _share_problem(plan, max_quarantine_share)
     if share:
         problems.append(share)
+    totals = {column: sum(g.counts[column] for g in groups) for column in TEMPLATE_COLUMNS}
+    reasons = merge_counts([c.quarantined_by_reason for c in plan.activities.values()])
     return RunReport(
         title="Learnosity template reconcile" if plan.reconcile else "Learnosity template submission",
         dag_id=dag_id,
@@ -131,13 +253,16 @@ def build_template_report(
         window=window,
         columns=TEMPLATE_COLUMNS,
         groups=groups,
-        reasons=merge_counts([c.quarantined_by_reason for c in plan.activities.values()]),
+        headline=_headline(plan, totals),
+        charts=_charts(plan, totals, reasons),
+        reasons=reasons,
         warnings=merge_counts([c.warnings_by_code for c in plan.activities.values()]),
         failures=failures(sessions),
         held_back=held_back,
         balance=row_balance(plan),
         problems=problems,
         quarantine_csv=plan.quarantine_csv,
+        ignore_response_revisions=ignore_response_revisions,
     )
 
 
@@ -148,6 +273,7 @@ def publish_template_report(
     dag_id: str,
     run_id: str,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+    ignore_response_revisions: bool | None = None,
 ) -> PublishedReport:
     """Write the run's report and quarantine CSV to `out`; mark the window delivered only when it
     was a real, unfiltered run (`PlanSummary.advances_window`) that left nothing behind: every
@@ -157,9 +283,10 @@ def publish_template_report(
     in the next window again."""
     plan = read_plan_summary(stage, PlanSummary)
     sessions = ledger.sessions_of_run(run_id)
-    report = build_template_report(dag_id, plan, sessions, max_quarantine_share)
+    report = build_template_report(dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions)
     if refused := refusal(stage):
         report.problems.insert(0, refused)
+        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
     if plan.quarantine_csv:
         write_private_text(out / QUARANTINE_FILE, (stage / QUARANTINE_FILE).read_text(encoding="utf-8"))
         report.quarantine_csv = QUARANTINE_FILE

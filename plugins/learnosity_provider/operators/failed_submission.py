@@ -164,6 +164,12 @@ class LearnosityReplayReportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dag_id, run_id = dag_and_run(context)
         landing = landing_path(typed_param(str | None, self.source, "source") or None)
+        # The report states what the submit tasks sent (the run's param, as they read it).
+        ignore = typed_param(
+            bool | None,
+            (context.get("params") or {}).get("ignore_response_revisions"),
+            "ignore_response_revisions",
+        )
         with resources.retiring_stage(dag_id, run_id):
             published = publish_or_fail(
                 lambda: publish_replay_report(
@@ -173,6 +179,7 @@ class LearnosityReplayReportOperator(BaseOperator):
                     resources.reports_path(dag_id, run_id),
                     dag_id,
                     run_id,
+                    ignore_response_revisions=ignore,
                 ),
                 "their files stay for the next run",
             )

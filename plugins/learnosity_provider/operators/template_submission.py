@@ -170,6 +170,12 @@ class LearnosityTemplateReportOperator(BaseOperator):
             resources.max_quarantine_share(self.max_quarantine_share),
             "max_quarantine_share",
         )
+        # The report states what the submit tasks sent (the run's param, as they read it).
+        ignore = typed_param(
+            bool | None,
+            (context.get("params") or {}).get("ignore_response_revisions"),
+            "ignore_response_revisions",
+        )
         with resources.retiring_stage(dag_id, run_id):
             published = publish_or_fail(
                 lambda: publish_template_report(
@@ -179,6 +185,7 @@ class LearnosityTemplateReportOperator(BaseOperator):
                     dag_id,
                     run_id,
                     max_quarantine_share=share,
+                    ignore_response_revisions=ignore,
                 ),
                 "re-sent by the next run",
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from learnosity_core.failed_submission.report import (
     build_replay_report,
     publish_replay_report,
 )
+from learnosity_core.reporting.report import lookup_url
 from learnosity_devtools.emulator import EmulatorServer, Faults
 from learnosity_devtools.emulator.seed import demo_templates
 from learnosity_devtools.sample_data import sample_blob_session
@@ -74,6 +76,19 @@ def _send_and_record(client: DataApiClient, ledger: Ledger, stage: Path, summary
     record_jobs(client, ledger, summary.run_id, stage)
 
 
+def _bar(page: str, chart: str, label: str) -> int:
+    """The value printed beside one bar of one chart of the rendered page."""
+    section = page.split(f"<figcaption>{chart}</figcaption>", 1)[1].split("</figure>", 1)[0]
+    found = re.search(
+        rf'<div class="label" role="rowheader">{re.escape(label)}</div>'
+        r'.*?<div class="value" role="cell">([\d,]+)</div>',
+        section,
+        re.S,
+    )
+    assert found, f"no bar {label!r} in chart {chart!r}"
+    return int(found.group(1).replace(",", ""))
+
+
 def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
@@ -119,6 +134,19 @@ def test_the_files_of_completed_sessions_move_to_processed(
     assert published.report == str(out / "report.html")
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "not_base64" in page and "No session failed." in page and str(landing) in page
+    assert (
+        'id="summary">3 sessions delivered; 1 duplicate set aside; 1 invalid blob quarantined:'
+        ' <a href="#quarantine">see the list</a>.</p>'
+    ) in page
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith("3 sessions delivered; 1 duplicate")
+    for name in ("session-0.txt", "session-1.txt", "session-2.txt"):
+        assert f"<tr><td>{name} (session " in page  # every file is named with what became of it
+    assert page.count("delivered, moved to processed/") == 3
+    assert '<tr><td>broken.txt</td><td class="text">invalid, moved to quarantine/: not_base64:' in page
+    assert "The text is not base64" in page and "Ask the learner or school for the string again" in page
+    assert _bar(page, "Files and table rows by outcome", "sent") == 3
+    assert _bar(page, "Invalid blobs by reason", "not_base64") == 1
+    assert _bar(page, "Sessions by status", "completed") == 3
 
 
 def test_the_files_of_failed_sessions_stay_for_the_next_run(
@@ -133,9 +161,14 @@ def test_the_files_of_failed_sessions_stay_for_the_next_run(
     assert _files(landing / "processed") == []
     assert published.failed == 3 and published.totals["completed"] == 0
     page = (out / "report.html").read_text(encoding="utf-8")
-    for session_id in summary.sources:
-        assert session_id in page
-    assert "halted" in page
+    for session_id, source in summary.sources.items():
+        link = f'<a class="history" href="/learnosity/lookup?session={session_id}">'
+        assert f"{link}{source.name} (session {session_id})</a>" in page
+        assert (
+            f'<tr><td>{source.name} (session {session_id})</td><td class="text">not delivered, kept' in page
+        )
+    assert "halted" in page and "Learnosity halted the job that carried it" in page
+    assert '3 sessions failed: <a href="#failures">see the list</a>' in page
 
 
 def test_only_the_completed_ones_move_when_a_job_is_partly_stored(
@@ -196,7 +229,11 @@ def test_a_dry_run_moves_nothing(tmp_path: Path, ledger: Ledger, landing: Path) 
     assert _files(landing) == before
     assert not (landing / "processed").exists() and not (landing / "quarantine").exists()
     assert published.totals["found"] == 5 and published.totals["submitted"] == 0
-    assert "dry run: nothing was sent" in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "dry run: nothing was sent" in page
+    assert 'id="summary">Dry run, nothing sent or moved: 3 blobs would be sent;' in page
+    assert _bar(page, "Files and table rows by outcome", "would be sent") == 3
+    assert "Dry run: no session was sent." in page
     assert summary.sources == {}
 
 
@@ -257,7 +294,7 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
     }
     assert report.reasons == {"not_base64": 1}
     assert report.window == f"landing location {landing}"
-    assert [reason for _, reason in report.failures] == [
+    assert [failure.error for failure in report.failures] == [
         "submitted, but its job's outcome was never recorded (the wait failed)"
     ] * 3
     assert report.failed == 3
@@ -280,6 +317,9 @@ def test_a_blob_learnosity_rejects_moves_to_quarantine_with_the_jobs_reason(
     assert (published.totals["rejected"], published.totals["completed"], published.failed) == (1, 3, 0)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "anonymous.txt" in page and "rejected by Learnosity, moved to quarantine/" in page
+    (refused,) = [r for r in ledger.sessions_of_run("run-1") if r.status != SessionStatus.COMPLETED]
+    link = f'href="{lookup_url(refused.session_id)}">anonymous.txt</a></td><td class="bad">rejected'
+    assert link in page and "%3A" in link  # the stand-in id "blob:..." is URL-encoded
     assert "sent with a warning: missing_identity: found no non-blank session_id" in page
 
 
@@ -311,6 +351,17 @@ def test_the_per_file_list_is_capped_but_the_counts_are_not(tmp_path: Path, ledg
     assert report.warnings == {"missing_identity": MAX_NOTES + 3}
 
 
+def test_an_empty_landing_folder_says_nothing_to_report(tmp_path: Path, ledger: Ledger) -> None:
+    empty = tmp_path / "landing"
+    empty.mkdir()
+    _, stage, out = _plan(tmp_path, empty, ledger)
+    publish_replay_report(ledger, stage, empty, out, DAG, "run-1", ignore_response_revisions=True)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Nothing to report: the landing location (and table) held no blob." in page
+    assert "<svg" not in page
+    assert "ignore_response_revisions was ON for this run" in page
+
+
 def test_a_replay_refused_at_review_moves_no_sent_file_and_its_report_says_why(
     tmp_path: Path, ledger: Ledger, landing: Path
 ) -> None:
@@ -326,3 +377,4 @@ def test_a_replay_refused_at_review_moves_no_sent_file_and_its_report_says_why(
     assert published.totals["submitted"] == 0
     assert _files(landing) == ["session-0.txt", "session-1.txt", "session-2.txt"], "left for the next run"
     assert statement in (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith(f"R{statement[1:]}; "), "first said"

@@ -30,7 +30,7 @@ def test_outcomes_come_from_ledger_rows() -> None:
     ]
     counts = outcome_counts(rows)
     assert counts["a"] == {"submitted": 2, "completed": 1, "failed": 1, "verified": 1}
-    assert failures(rows) == [("2", "halted")]
+    assert [(f.session_id, f.error, f.status) for f in failures(rows)] == [("2", "halted", "failed")]
 
 
 def test_sessions_left_unsent_or_unrecorded_count_as_failed_with_the_reason() -> None:
@@ -40,7 +40,13 @@ def test_sessions_left_unsent_or_unrecorded_count_as_failed_with_the_reason() ->
         _row("6", "b", "completed", job_reference="j3"),
     ]
     assert outcome_counts(rows)["b"] == {"submitted": 2, "failed": 2, "completed": 1}
-    assert failures(rows) == [
+    assert [(f.session_id, f.error) for f in failures(rows)] == [
         ("4", "staged but never submitted (its submit task failed)"),
         ("5", "submitted, but its job's outcome was never recorded (the wait failed)"),
     ]
+
+
+def test_rejected_sessions_are_listed_as_rejected_with_a_link_to_their_history() -> None:
+    (failure,) = failures([_row("7/x", "c", "rejected", job_reference="j", error="refused")])
+    assert (failure.status, failure.error) == ("rejected", "refused")
+    assert failure.history == "/learnosity/lookup?session=7%2Fx"

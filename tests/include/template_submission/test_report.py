@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from learnosity_core.dataapi import DataApiValidationError
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
 from learnosity_core.delivery.review import ReviewAnswer, record_refusal
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
 from learnosity_core.delivery.warehouse import Source
+from learnosity_core.reporting.reasons import explain
 from learnosity_core.template_submission.plan import PlanRequest, PlanSummary, plan_template_run
 from learnosity_core.template_submission.report import (
     TEMPLATE_COLUMNS,
@@ -100,6 +103,19 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _bar(page: str, chart: str, label: str) -> int:
+    """The value printed beside one bar of one chart of the rendered page."""
+    section = page.split(f"<figcaption>{chart}</figcaption>", 1)[1].split("</figure>", 1)[0]
+    found = re.search(
+        rf'<div class="label" role="rowheader">{re.escape(escape(label))}(?:<small>[^<]*</small>)?</div>'
+        r'.*?<div class="value" role="cell">([\d,]+)</div>',
+        section,
+        re.S,
+    )
+    assert found, f"no bar {label!r} in chart {chart!r}"
+    return int(found.group(1).replace(",", ""))
+
+
 def _total(summary: PlanSummary, field: str) -> int:
     return sum(getattr(c, field) for c in summary.activities.values())
 
@@ -141,8 +157,25 @@ def test_a_delivered_run_is_reported_and_closes_its_window(
     assert 'href="quarantine.csv"' in page and "unknown_question" in page and "No session failed." in page
     assert "Held back" not in page and "not green" not in page
     assert f"{len(rows)} rows read = {len(rows) - quarantined} staged + 0 skipped" in page
+    sessions_quarantined = _total(summary, "sessions_quarantined")
+    sentence = (
+        f"{staged} sessions delivered and verified; {quarantined} rows held back in"
+        f" {sessions_quarantined} sessions (quarantined)"
+    )
+    assert f'id="summary">{sentence}: <a href="#quarantine">see the list</a>.</p>' in page
+    assert _bar(page, "Rows by outcome", "staged") == len(rows) - quarantined
+    assert _bar(page, "Rows by outcome", "quarantined") == quarantined
+    assert _bar(page, "Sessions by status", "verified on read-back") == staged
+    for reason, count in Counter(r["reason"] for r in _csv(out / "quarantine.csv")).items():
+        assert _bar(page, "Rows by quarantine reason", reason) == count
+        assert (
+            f'<tr><td>{reason}</td><td>{count}</td><td class="text">{escape(explain(reason).meaning)}</td>'
+            in page
+        )
+    for activity, counts in summary.activities.items():
+        assert _bar(page, "Rows by activity", activity) == counts.rows
     summary = (out / "summary.txt").read_text(encoding="utf-8")
-    assert summary.startswith("Learnosity template submission run-1: rows=")
+    assert summary.startswith(f"{sentence}: see the list.\nLearnosity template submission run-1: rows=")
     assert f"{len(rows)} rows read = " in summary
     assert ledger.last_window_end(DAG) == NOW
 
@@ -158,6 +191,8 @@ def test_a_run_with_a_failed_session_keeps_its_window_open(
     assert published.totals["completed"] == _total(summary, "sessions_staged") - 1
     page = (out / "report.html").read_text(encoding="utf-8")
     assert failed in page and "invalid_value: injected for the test" in page
+    assert f'<a class="history" href="/learnosity/lookup?session={failed}">{failed}</a>' in page
+    assert '1 session failed: <a href="#failures">see the list</a>' in page
     assert ledger.last_window_end(DAG) is None
 
 
@@ -169,7 +204,13 @@ def test_a_dry_run_is_reported_but_never_closes_its_window(
 
     assert published.totals["sessions_staged"] == _total(summary, "sessions_staged") > 0
     assert published.totals["submitted"] == published.totals["completed"] == 0
-    assert "dry run: nothing was sent" in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "dry run: nothing was sent" in page
+    assert f"Dry run, nothing sent: {published.totals['sessions_staged']} sessions would be sent" in page
+    assert (
+        _bar(page, "Sessions by status", "would be sent: first delivery")
+        == published.totals["sessions_staged"]
+    )
     assert ledger.last_window_end(DAG) is None
 
 
@@ -216,7 +257,9 @@ def test_build_template_report_counts_per_activity(tmp_path: Path, engine: sa.En
     report = build_template_report(DAG, read_plan_summary(stage, PlanSummary), sessions)
     assert [g.name for g in report.groups] == sorted(summary.activities)
     assert report.window == f"beginning to {NOW.isoformat()}"
-    assert report.failures == [(failed, "invalid_value: injected for the test")]
+    assert [(f.session_id, f.error) for f in report.failures] == [
+        (failed, "invalid_value: injected for the test")
+    ]
     for group in report.groups:
         counts = summary.activities[group.name]
         mine = [r for r in sessions if r.activity_id == group.name and r.status != SessionStatus.QUARANTINED]
@@ -256,6 +299,9 @@ def test_a_held_back_activity_is_reported_and_keeps_the_window_open(
     assert published.totals["completed"] == _total(summary, "sessions_staged") > 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Held back" in page and f"<td>{GHOST}</td>" in page and "no session template" in page
+    held = summary.activities[GHOST].rows_held_back
+    assert f'1 activity held back whole ({held} rows): <a href="#held-back">see the list</a>' in page
+    assert _bar(page, "Rows by outcome", "held back") == held
     assert ledger.last_window_end(DAG) is None, "held-back rows must be read again by the next run"
 
 
@@ -306,7 +352,10 @@ def test_a_rejected_session_is_listed_and_fails_the_run_but_no_longer_holds_the_
     published = publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
     assert (published.rejected, published.failed) == (1, 0) and not published.delivered_everything
     (sid,) = rejected.session_ids
-    assert sid in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f'href="/learnosity/lookup?session={sid}">{sid}</a></td><td class="bad">rejected</td>' in page
+    assert "The Data API refused the request for a reason no retry can fix." in page
+    assert _bar(page, "Sessions by status", "rejected by Learnosity") == 1
     assert ledger.last_window_end(DAG) == NOW
 
     again, _, _ = _plan(
@@ -314,6 +363,54 @@ def test_a_rejected_session_is_listed_and_fails_the_run_but_no_longer_holds_the_
     )
     assert _total(again, "sessions_already_rejected") == 1, "not sent again until its content changes"
     assert _total(again, "sessions_staged") == 0
+
+
+def test_a_correction_is_counted_apart_from_first_deliveries_with_the_revisions_setting(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    _deliver(ledger, stage, summary)
+    publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
+    corrected = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE learnosity_responses SET response = CASE WHEN question_type IN"
+                " ('shorttext', 'plaintext', 'longtext', 'longtextV2', 'formulaV2') THEN 'corrected'"
+                " ELSE response END WHERE activity_id = :a AND user_id = :u"
+            ),
+            {"a": corrected.activity_id, "u": corrected.user_id},
+        )
+    again, stage, out = _plan(
+        tmp_path, engine, ledger, run_id="run-2", window_start=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    _deliver(ledger, stage, again)
+
+    published = publish_template_report(
+        ledger, stage, out, DAG, "run-2", max_quarantine_share=0.5, ignore_response_revisions=False
+    )
+    assert (published.totals["corrections"], published.totals["sessions_staged"]) == (1, 1)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="summary">1 session delivered and verified, 1 correction among them;' in page
+    assert "1 correction, 0 first deliveries." in page
+    assert _bar(page, "Sessions by status", "sent: correction") == 1
+    assert _bar(page, "Sessions by status", "sent: first delivery") == 0
+    assert (
+        _bar(page, "Sessions by status", "not sent: delivered before")
+        == published.totals["already_delivered"]
+    )
+    assert "ignore_response_revisions was off for this run (the default)" in page
+    assert "  ignore_response_revisions=false" in (out / "summary.txt").read_text(encoding="utf-8")
+
+
+def test_an_empty_run_says_nothing_to_report(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger, activity_ids=["no-such-activity"])
+    assert summary.activities == {}
+    publish_template_report(ledger, stage, out, DAG, "run-1")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Nothing to report: no rows changed in the window, so nothing was sent." in page
+    assert "<svg" not in page and "there is no chart" in page
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Nothing to report: no rows changed")
 
 
 def test_a_run_refused_at_review_is_not_green_says_why_and_keeps_its_window(
@@ -336,3 +433,4 @@ def test_a_run_refused_at_review_is_not_green_says_why_and_keeps_its_window(
     assert published.totals["submitted"] == 0
     assert ledger.last_window_end(DAG) is None
     assert statement in (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith(f"N{statement[1:]}; "), "first said"

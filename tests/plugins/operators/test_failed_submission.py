@@ -349,14 +349,6 @@ def test_blobs_from_the_configured_warehouse_table_are_replayed_too(
     assert _files(landing) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG: a retried plan task re-reads only what its first attempt left in the landing folder and "
-        "overwrites the plan summary, so the report omits the files that attempt quarantined or set aside"
-    ),
-)
 def test_a_retried_plan_still_reports_what_its_first_attempt_set_aside(
     deployment: Any, landing: Path
 ) -> None:

@@ -409,3 +409,12 @@ def test_a_wrong_secret_fails_record_and_verify_naming_the_consumer_secret(
     monkeypatch.setenv("AIRFLOW_CONN_LEARNOSITY_DEFAULT", wrong)
     with pytest.raises(AirflowFailException, match=r"consumer secret \(password\) of connection"):
         LearnosityVerifyOperator(task_id="verify").execute(context)
+
+
+def test_the_report_states_the_runs_ignore_response_revisions(deployment: Any) -> None:
+    _plan(deployment, dry_run=True)
+    context = {**deployment.context(DAG_ID, RUN), "params": {"ignore_response_revisions": True}}
+    published = LearnosityTemplateReportOperator(task_id="report", max_quarantine_share=0.5).execute(context)
+    html = deployment.report_html(published)
+    assert "ignore_response_revisions was ON for this run" in html
+    assert "  ignore_response_revisions=true" in (_report_folder(deployment) / "summary.txt").read_text()

@@ -65,7 +65,7 @@ run, or owns in the delivery ledger, is `session_id_conflict` (the owner keeps i
 dropped: rows in = sum of `row_count` over sent sessions + rows in the quarantine. Each
 quarantine message names the row, the field and the reason, e.g. "row 17 (user u1, activity
 a1, question q3): response: mcq value 'x' is not one of the question's options". Reason codes
-and their meaning: `REASONS`; warning codes: `WARNINGS`.
+are `REASONS`, warning codes `WARNINGS`; their meanings and next steps are in `reporting.reasons`.
 """
 
 from learnosity_core.template_submission.transform.frame import (

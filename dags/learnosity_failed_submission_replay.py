@@ -90,6 +90,9 @@ with DAG(
             section="What to send",
         ),
         "ignore_response_revisions": form.ignore_response_revisions(),
+        "require_approval": form.require_approval(),
+        "approval_above_sessions": form.approval_above_sessions(),
+        "approval_above_quarantine_share": form.approval_above_quarantine_share(),
     },
 ) as dag:
     plan = LearnosityReplayPlanOperator(

@@ -67,6 +67,9 @@ with DAG(
         "ignore_response_revisions": form.ignore_response_revisions(),
         "verify": form.verify(),
         "max_quarantine_share": form.max_quarantine_share(),
+        "require_approval": form.require_approval(),
+        "approval_above_sessions": form.approval_above_sessions(),
+        "approval_above_quarantine_share": form.approval_above_quarantine_share(),
     },
 ) as dag:
     plan = LearnosityTemplatePlanOperator(

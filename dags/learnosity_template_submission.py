@@ -72,6 +72,9 @@ with DAG(
         ),
         "verify": form.verify(),
         "max_quarantine_share": form.max_quarantine_share(),
+        "require_approval": form.require_approval(),
+        "approval_above_sessions": form.approval_above_sessions(),
+        "approval_above_quarantine_share": form.approval_above_quarantine_share(),
         "activity_ids": form.activity_ids(
             "every activity with changed sessions (a run limited to some activities does not move the window)"
         ),

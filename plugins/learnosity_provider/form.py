@@ -72,3 +72,41 @@ def reconcile_since() -> Param:
         " empty: 30 days before the run.",
         section="Window",
     )
+
+
+def require_approval() -> Param:
+    return Param(
+        False,
+        type="boolean",
+        title="Wait for approval before sending",
+        description="On: after the plan, wait for a person to approve in Required Actions before"
+        " anything is sent (Reject sends nothing). Default off: wait only when the plan passes an"
+        " approval threshold below. A dry run never waits.",
+        section="Safety",
+    )
+
+
+def approval_above_sessions() -> Param:
+    return Param(
+        None,
+        type=["null", "integer"],
+        minimum=0,
+        title="Ask for approval above this many sessions",
+        description="Wait for approval when the plan would send more sessions (a backfill). Default"
+        " empty: Variable learnosity_approval_above_sessions, else 100000.",
+        section="Safety",
+    )
+
+
+def approval_above_quarantine_share() -> Param:
+    return Param(
+        None,
+        type=["null", "number"],
+        minimum=0,
+        maximum=1,
+        title="Ask for approval above this held-back share (0-1)",
+        description="Wait for approval when more than this share of what was read is quarantined or"
+        " held back (a broken template or source). Default empty: Variable"
+        " learnosity_approval_above_quarantine_share, else 0.05.",
+        section="Safety",
+    )

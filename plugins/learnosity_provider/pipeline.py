@@ -1,4 +1,4 @@
-"""The back half both DAGs share: mapped submit over shards, deferrable wait, record outcomes."""
+"""The back half both DAGs share: review, mapped submit over shards, deferrable wait, record outcomes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import timedelta
 from airflow.sdk import BaseOperator
 
 from learnosity_provider.deadlines import job_wait_limit
+from learnosity_provider.operators.failed_submission import LearnosityReplayPlanOperator
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
+from learnosity_provider.operators.review import LearnosityReviewOperator
 from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.resources import API_POOL
 from learnosity_provider.sensors import LearnosityJobsSensor
@@ -17,14 +19,23 @@ WAIT_MARGIN = timedelta(minutes=15)
 
 
 def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
-    """Wire `plan >> submit[shards] >> wait_for_jobs >> record_jobs` and return `record_jobs`.
+    """Wire `plan >> review >> submit[shards] >> wait_for_jobs >> record_jobs`, return `record_jobs`.
 
-    The plan task must return the list of shards. Submit tasks share the `learnosity_api` pool
-    and show `shard N: B batches, S sessions` as their label; the wait runs in the triggerer,
-    polls every `LEARNOSITY_JOB_POLL_S` seconds (default 10) and gives up after
-    `LEARNOSITY_JOB_WAIT_MIN` minutes (default 240), naming the jobs still open. Waiting and
-    recording still run when there was nothing to submit (dry runs, nothing changed).
+    The plan task must return the list of shards. `review` waits for a person's approval when the
+    param `require_approval` asks for it or the plan passes the approval thresholds; a rejection
+    (or no answer in time) skips submit. Submit tasks share the `learnosity_api` pool and show
+    `shard N: B batches, S sessions` as their label; the wait runs in the triggerer, polls every
+    `LEARNOSITY_JOB_POLL_S` seconds (default 10) and gives up after `LEARNOSITY_JOB_WAIT_MIN`
+    minutes (default 240), naming the jobs still open. Waiting and recording still run when there
+    was nothing to submit (dry runs, nothing changed, a rejected plan).
     """
+    review = LearnosityReviewOperator(
+        task_id="review",
+        plan="replay" if isinstance(plan, LearnosityReplayPlanOperator) else "template",
+        require_approval="{{ params.require_approval }}",
+        above_sessions="{{ params.approval_above_sessions }}",
+        above_quarantine_share="{{ params.approval_above_quarantine_share }}",
+    )
     submit = LearnositySubmitShardOperator.partial(
         task_id="submit",
         pool=API_POOL,
@@ -44,5 +55,5 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
         trigger_rule="none_failed",
     )
     record = LearnosityRecordJobsOperator(task_id="record_jobs", trigger_rule="none_failed")
-    plan >> submit >> wait >> record
+    plan >> review >> submit >> wait >> record
     return record

@@ -121,7 +121,9 @@ def test_trigger_form_explains_itself_and_triggers_with_its_defaults(dagbag: Dag
 def test_template_dag_shape(dagbag: DagBag) -> None:
     dag = dagbag.dags["learnosity_template_submission"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order == ["plan", "submit", "wait_for_jobs", "record_jobs", "verify", "report"]
+    assert order == ["plan", "review", "submit", "wait_for_jobs", "record_jobs", "verify", "report"]
+    assert dag.get_task("review").plan == "template"
+    assert dag.get_task("submit").upstream_task_ids == {"plan", "review"}
     assert dag.get_task("submit").pool == "learnosity_api"
     assert dag.get_task("wait_for_jobs").deferrable is True
     assert dag.params.get_param("batch_size").schema["maximum"] == 50
@@ -131,6 +133,7 @@ def test_replay_dag_shape(dagbag: DagBag) -> None:
     dag = dagbag.dags["learnosity_failed_submission_replay"]
     assert [t.task_id for t in dag.topological_sort()] == [
         "plan",
+        "review",
         "submit",
         "wait_for_jobs",
         "record_jobs",
@@ -138,7 +141,16 @@ def test_replay_dag_shape(dagbag: DagBag) -> None:
         "report",
     ]
     assert dag.get_task("submit").pool == "learnosity_api"
-    assert set(dag.params) == {"source", "dry_run", "strict", "ignore_response_revisions"}
+    assert dag.get_task("review").plan == "replay"
+    assert set(dag.params) == {
+        "source",
+        "dry_run",
+        "strict",
+        "ignore_response_revisions",
+        "require_approval",
+        "approval_above_sessions",
+        "approval_above_quarantine_share",
+    }
     assert dag.params["source"] is None, "empty source: the configured landing location"
 
 
@@ -160,6 +172,7 @@ def test_the_reconcile_dag_is_weekly_paused_and_always_reconciles(dagbag: DagBag
     assert plan.reconcile is True and plan.reconcile_since == "{{ params.reconcile_since }}"
     assert [t.task_id for t in dag.topological_sort()] == [
         "plan",
+        "review",
         "submit",
         "wait_for_jobs",
         "record_jobs",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
+from learnosity_core.delivery.review import ActivityFigures, PlanFigures
 from learnosity_core.delivery.staging import (
     PlanMissingError,
     Shard,
@@ -72,6 +73,18 @@ class ReplaySummary(BaseModel):
     warnings_by_code: dict[str, int] = Field(default_factory=dict)
     # file name -> the folder this plan moved it to: a retried plan no longer finds those files
     moved: dict[str, str] = Field(default_factory=dict)
+
+    def review_figures(self) -> PlanFigures:
+        """The replay as an approver sees it: one group, the blobs found, invalid and to send."""
+        found = ActivityFigures(
+            read=self.found, quarantined=sum(self.invalid_by_reason.values()), sessions=self.staged
+        )
+        return PlanFigures(
+            dry_run=self.dry_run,
+            unit="blobs",
+            activities={"failed submissions": found},
+            quarantined_by_reason=dict(self.invalid_by_reason),
+        )
 
 
 class _Candidate(BaseModel):

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
+from learnosity_core.delivery.review import refusal
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary
 from learnosity_core.delivery.verify import STAND_IN_PREFIX
 from learnosity_core.failed_submission.landing import (
@@ -304,5 +305,10 @@ def publish_replay_report(
     finally:
         ledger.release_lease(key, run_id)
     report = build_replay_report(dag_id, summary, sessions, job_statuses, ignore_response_revisions)
+    if refused := refusal(stage):
+        report.problems.insert(0, refused)
+        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
     path = write_report(report, out)
-    return PublishedReport(report=path, totals=report.totals(), failed=report.failed)
+    return PublishedReport(
+        report=path, totals=report.totals(), failed=report.failed, problems=report.problems
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -22,6 +22,7 @@ from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.progress import Progress
+from learnosity_core.delivery.review import ActivityFigures, PlanFigures
 from learnosity_core.delivery.staging import (
     Shard,
     StoragePath,
@@ -97,6 +98,24 @@ class PlanSummary(BaseModel):
     # filtered to some activities, ending early, or starting after where the window stood.
     advances_window: bool = False
     reconcile: bool = False
+
+    def review_figures(self) -> PlanFigures:
+        """The plan as an approver sees it: per activity, rows read, set aside and sessions to send."""
+        reasons: Counter[str] = Counter()
+        for c in self.activities.values():
+            reasons.update(c.quarantined_by_reason)
+            if c.rows_held_back:
+                reasons["activity held back"] += c.rows_held_back
+        return PlanFigures(
+            dry_run=self.dry_run,
+            activities={
+                name: ActivityFigures(
+                    read=c.rows, quarantined=c.rows_quarantined + c.rows_held_back, sessions=c.sessions_staged
+                )
+                for name, c in self.activities.items()
+            },
+            quarantined_by_reason=dict(reasons),
+        )
 
 
 class PlanRequest(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
+from learnosity_core.delivery.review import refusal
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary, write_private_text
 from learnosity_core.reporting.render import write_report
 from learnosity_core.reporting.report import (
@@ -283,6 +284,9 @@ def publish_template_report(
     plan = read_plan_summary(stage, PlanSummary)
     sessions = ledger.sessions_of_run(run_id)
     report = build_template_report(dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions)
+    if refused := refusal(stage):
+        report.problems.insert(0, refused)
+        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
     if plan.quarantine_csv:
         write_private_text(out / QUARANTINE_FILE, (stage / QUARANTINE_FILE).read_text(encoding="utf-8"))
         report.quarantine_csv = QUARANTINE_FILE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from learnosity_core.dataapi import DataApiClient
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.review import ReviewAnswer, record_refusal
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
 from learnosity_core.delivery.submission import submit_shard
 from learnosity_core.failed_submission.blob import encode_failed_session
@@ -358,3 +360,21 @@ def test_an_empty_landing_folder_says_nothing_to_report(tmp_path: Path, ledger: 
     assert "Nothing to report: the landing location (and table) held no blob." in page
     assert "<svg" not in page
     assert "ignore_response_revisions was ON for this run" in page
+
+
+def test_a_replay_refused_at_review_moves_no_sent_file_and_its_report_says_why(
+    tmp_path: Path, ledger: Ledger, landing: Path
+) -> None:
+    summary, stage, out = _plan(tmp_path, landing, ledger)
+    figures = summary.review_figures()
+    assert (figures.read, figures.quarantined, figures.sessions, figures.unit) == (5, 1, 3, "blobs")
+    assert figures.quarantined_by_reason == summary.invalid_by_reason
+    record_refusal(stage, ReviewAnswer(rejected_by="ana", at=datetime(2026, 12, 2, 18, 30, tzinfo=UTC)))
+
+    published = publish_replay_report(ledger, stage, landing, out, DAG, "run-1")
+    statement = "rejected by ana at 2026-12-02T18:30:00+00:00: nothing sent"
+    assert published.problems[0] == statement and not published.delivered_everything
+    assert published.totals["submitted"] == 0
+    assert _files(landing) == ["session-0.txt", "session-1.txt", "session-2.txt"], "left for the next run"
+    assert statement in (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith(f"R{statement[1:]}; "), "first said"

@@ -16,6 +16,7 @@ from markupsafe import escape
 
 from learnosity_core.dataapi import DataApiValidationError
 from learnosity_core.delivery.ledger import Ledger, SessionOutcome, SessionStatus
+from learnosity_core.delivery.review import ReviewAnswer, record_refusal
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
 from learnosity_core.delivery.warehouse import Source
 from learnosity_core.reporting.reasons import explain
@@ -410,3 +411,26 @@ def test_an_empty_run_says_nothing_to_report(tmp_path: Path, engine: sa.Engine, 
     assert "Nothing to report: no rows changed in the window, so nothing was sent." in page
     assert "<svg" not in page and "there is no chart" in page
     assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Nothing to report: no rows changed")
+
+
+def test_a_run_refused_at_review_is_not_green_says_why_and_keeps_its_window(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger
+) -> None:
+    summary, stage, out = _plan(tmp_path, engine, ledger)
+    figures = summary.review_figures()
+    assert figures.sessions == _total(summary, "sessions_staged") > 0
+    assert figures.read == _total(summary, "rows")
+    assert figures.quarantined == _total(summary, "rows_quarantined") + _total(summary, "rows_held_back")
+    assert sum(figures.quarantined_by_reason.values()) == figures.quarantined
+    record_refusal(stage, ReviewAnswer(at=NOW, timeout="12 h (LEARNOSITY_APPROVAL_TIMEOUT_H)"))
+
+    published = publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
+    statement = (
+        "no approval within 12 h (LEARNOSITY_APPROVAL_TIMEOUT_H), timed out at 2026-11-22T02:00:00+00:00:"
+        " nothing sent"
+    )
+    assert published.problems[0] == statement and not published.delivered_everything
+    assert published.totals["submitted"] == 0
+    assert ledger.last_window_end(DAG) is None
+    assert statement in (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith(f"N{statement[1:]}; "), "first said"

@@ -183,7 +183,9 @@ def build_replay_report(
     sessions: list[SessionRow],
     job_statuses: Mapping[str, str | None] | None = None,
     ignore_response_revisions: bool | None = None,
+    review_refusal: str | None = None,
 ) -> RunReport:
+    """The replay's report; `review_refusal`: why a reviewer's answer kept the run from sending."""
     rows = [row for row in sessions if row.data_format == "failed_submission"]
     rejected = [row for row in rows if rejected_by_job(row, job_statuses or {})]
     rejected_ids = {row.session_id for row in rejected}
@@ -211,7 +213,7 @@ def build_replay_report(
     left += [(name, f"skipped: {why}") for name, why in sorted(summary.skipped.items())]
     not_delivered = [
         failure.model_copy(update={"label": _label(summary, failure.session_id)})
-        for failure in failures(r for r in rows if r.session_id not in rejected_ids)
+        for failure in failures((r for r in rows if r.session_id not in rejected_ids), refused=review_refusal)
     ]
     refused = [
         Failure(
@@ -230,7 +232,7 @@ def build_replay_report(
     notes += [(name, f"sent with a warning: {warning}") for name, warning in summary.warnings]
     if len(notes) > MAX_NOTES:
         notes = [*notes[:MAX_NOTES], ("...", f"{len(notes) - MAX_NOTES} more not listed")]
-    return RunReport(
+    report = RunReport(
         title="Learnosity failed-submission replay",
         dag_id=dag_id,
         run_id=summary.run_id,
@@ -249,6 +251,9 @@ def build_replay_report(
         notes=[LEARNER_DATA],
         ignore_response_revisions=ignore_response_revisions,
     )
+    if review_refusal:
+        report.refused(review_refusal)
+    return report
 
 
 def settle_replayed(
@@ -304,10 +309,9 @@ def publish_replay_report(
                 log.warning("Run %s took over %s: it moves this run's files", holder, landing)
     finally:
         ledger.release_lease(key, run_id)
-    report = build_replay_report(dag_id, summary, sessions, job_statuses, ignore_response_revisions)
-    if refused := refusal(stage):
-        report.problems.insert(0, refused)
-        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
+    report = build_replay_report(
+        dag_id, summary, sessions, job_statuses, ignore_response_revisions, refusal(stage)
+    )
     path = write_report(report, out)
     return PublishedReport(
         report=path, totals=report.totals(), failed=report.failed, problems=report.problems

@@ -123,6 +123,12 @@ class RunReport(BaseModel):
     ignore_response_revisions: bool | None = None  # None: the run did not say
     generated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
+    def refused(self, why: str) -> None:
+        """A reviewer refused the run (or never answered): that comes first, in the sentence and
+        in why the run is not green."""
+        self.problems.insert(0, why)
+        self.headline.insert(0, Clause(text=why[0].upper() + why[1:]))
+
     def sentence(self) -> str:
         """The summary sentence, as plain text (summary.txt's first line)."""
         return "; ".join(c.plain() for c in self.headline) + "." if self.headline else "Nothing to report."
@@ -194,15 +200,19 @@ def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> 
     return counts
 
 
-def failures(sessions: Iterable[SessionRow], limit: int = 200) -> list[Failure]:
+def failures(sessions: Iterable[SessionRow], limit: int = 200, refused: str | None = None) -> list[Failure]:
     """The first `limit` sessions not delivered (failed or rejected), with the reason (the report
-    lists them by session id, each linked to its delivery history)."""
+    lists them by session id, each linked to its delivery history). When a reviewer `refused` the
+    run, that is why its staged sessions were never sent, not a failed submit task."""
     given_up = (SessionStatus.FAILED, SessionStatus.REJECTED)
+    unsettled = dict(UNSETTLED)
+    if refused:
+        unsettled[SessionStatus.STAGED] = f"not sent: {refused}"
     rows = [
         Failure(
             session_id=r.session_id,
             label=r.session_id,
-            error=(r.error or r.status.value) if r.status in given_up else UNSETTLED[r.status],
+            error=(r.error or r.status.value) if r.status in given_up else unsettled[r.status],
             status="rejected" if r.status == SessionStatus.REJECTED else "failed",
         )
         for r in sessions

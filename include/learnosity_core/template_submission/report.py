@@ -208,7 +208,9 @@ def build_template_report(
     sessions: list[SessionRow],
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     ignore_response_revisions: bool | None = None,
+    review_refusal: str | None = None,
 ) -> RunReport:
+    """The run's report; `review_refusal`: why a reviewer's answer kept the run from sending."""
     outcomes = outcome_counts(sessions)
     groups = []
     for activity_id, c in sorted(plan.activities.items()):
@@ -245,7 +247,7 @@ def build_template_report(
         problems.append(share)
     totals = {column: sum(g.counts[column] for g in groups) for column in TEMPLATE_COLUMNS}
     reasons = merge_counts([c.quarantined_by_reason for c in plan.activities.values()])
-    return RunReport(
+    report = RunReport(
         title="Learnosity template reconcile" if plan.reconcile else "Learnosity template submission",
         dag_id=dag_id,
         run_id=plan.run_id,
@@ -257,13 +259,16 @@ def build_template_report(
         charts=_charts(plan, totals, reasons),
         reasons=reasons,
         warnings=merge_counts([c.warnings_by_code for c in plan.activities.values()]),
-        failures=failures(sessions),
+        failures=failures(sessions, refused=review_refusal),
         held_back=held_back,
         balance=row_balance(plan),
         problems=problems,
         quarantine_csv=plan.quarantine_csv,
         ignore_response_revisions=ignore_response_revisions,
     )
+    if review_refusal:
+        report.refused(review_refusal)
+    return report
 
 
 def publish_template_report(
@@ -283,10 +288,9 @@ def publish_template_report(
     in the next window again."""
     plan = read_plan_summary(stage, PlanSummary)
     sessions = ledger.sessions_of_run(run_id)
-    report = build_template_report(dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions)
-    if refused := refusal(stage):
-        report.problems.insert(0, refused)
-        report.headline.insert(0, Clause(text=refused[0].upper() + refused[1:]))
+    report = build_template_report(
+        dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions, refusal(stage)
+    )
     if plan.quarantine_csv:
         write_private_text(out / QUARANTINE_FILE, (stage / QUARANTINE_FILE).read_text(encoding="utf-8"))
         report.quarantine_csv = QUARANTINE_FILE

@@ -434,3 +434,6 @@ def test_a_run_refused_at_review_is_not_green_says_why_and_keeps_its_window(
     assert ledger.last_window_end(DAG) is None
     assert statement in (out / "report.html").read_text(encoding="utf-8")
     assert (out / "summary.txt").read_text(encoding="utf-8").startswith(f"N{statement[1:]}; "), "first said"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count(f"not sent: {statement}") == figures.sessions, "each staged session says why"
+    assert "its submit task failed" not in page

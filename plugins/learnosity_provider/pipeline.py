@@ -10,12 +10,23 @@ from airflow.sdk import BaseOperator
 from learnosity_provider.deadlines import job_wait_limit
 from learnosity_provider.operators.failed_submission import LearnosityReplayPlanOperator
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
-from learnosity_provider.operators.review import LearnosityReviewOperator
+from learnosity_provider.operators.review import LearnosityReviewOperator, approval_timeout
 from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.resources import API_POOL
 from learnosity_provider.sensors import LearnosityJobsSensor
 
 WAIT_MARGIN = timedelta(minutes=15)
+# Time left after a late approval to send, wait for the jobs and report before the run times out.
+SEND_MARGIN = timedelta(hours=1)
+
+
+def _answer_within(plan: BaseOperator) -> timedelta:
+    """`LEARNOSITY_APPROVAL_TIMEOUT_H`, but never so long that the run's own `dagrun_timeout` ends
+    it first: then the report could not say that nobody answered."""
+    run_timeout = plan.dag.dagrun_timeout if plan.has_dag() else None
+    if run_timeout is None:
+        return approval_timeout()
+    return max(min(approval_timeout(), run_timeout - SEND_MARGIN), run_timeout / 2)
 
 
 def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
@@ -31,6 +42,7 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
     """
     review = LearnosityReviewOperator(
         task_id="review",
+        response_timeout=_answer_within(plan),
         plan="replay" if isinstance(plan, LearnosityReplayPlanOperator) else "template",
         require_approval="{{ params.require_approval }}",
         above_sessions="{{ params.approval_above_sessions }}",

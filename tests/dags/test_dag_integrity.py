@@ -47,6 +47,8 @@ def test_scheduled_dags_are_safe_to_run_unattended(dagbag: DagBag, dag_id: str) 
         param.resolve()  # every param has a valid default, so scheduled runs need no form
         assert param.description, f"param {name} has no description for the trigger form"
     assert all(t.retries >= 1 for t in dag.tasks)
+    # An unanswered review ends before the run's own timeout, so the report can say so.
+    assert dag.get_task("review").response_timeout < dag.dagrun_timeout
 
 
 SCHEDULED = {

@@ -14,7 +14,8 @@ Re-submits learner sessions whose online submission failed, in bulk, through the
    `strict` quarantines it instead). Of two blobs for one session the newer (highest revision,
    then latest save) is kept and the other moves to `duplicates/`; a blob naming no session is
    known by its content. What already completed is not sent again.
-2. **submit**: batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`).
+2. **review** / **submit**: an approval when asked for or above the thresholds (a rejection sends
+   nothing), then batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`).
 3. **wait_for_jobs** (deferrable) and **record_jobs**: per-session outcomes in the ledger.
 4. **verify**: every completed session is read back; one Learnosity does not have is marked
    failed, so its file stays for the next run.

@@ -8,7 +8,8 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
    activity's template once, transform the rows into response objects, hold back invalid
    sessions (quarantine), skip sessions whose same content was already delivered, and stage
    batches of at most 50 sessions in shards.
-2. **submit**: one mapped task per shard (pool `learnosity_api`), batches sent concurrently.
+2. **review** / **submit**: an approval when asked for or above the thresholds (a rejection sends
+   nothing), then one mapped task per shard (pool `learnosity_api`), batches sent concurrently.
 3. **wait_for_jobs**: deferrable wait on every job reference.
 4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back.
 5. **report**: HTML report + quarantine CSV, with how every row read adds up (staged, skipped as

@@ -178,6 +178,13 @@ def _ledger_tally(conn: dict[str, Any]) -> dict[str, int]:
             sa.text("SELECT status, verified, count(*) FROM learnosity_ledger_sessions GROUP BY 1, 2")
         )
         tally = {f"{status}, {verified}": int(count) for status, verified, count in rows}
+        size = db.execute(
+            sa.text(
+                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            )
+        ).scalar_one()
+    print(f"ledger tables with indexes and history: {int(size) / 2**20:.0f} MB")
     engine.dispose()
     return tally
 
@@ -215,6 +222,14 @@ def main() -> None:
             run = cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
             stats = httpx.get(f"{cluster.emulator_url}/_emulator/stats", timeout=30).json()
             tally = _ledger_tally(json.loads(cluster.env["AIRFLOW_CONN_LEARNOSITY_STATE"]))
+            budgets = sorted(
+                {
+                    json.loads(line)["event"].split("; ", 1)[-1]
+                    for log in (cluster.home / "logs").glob("dag_id=*/*/task_id=submit/*/*.log")
+                    for line in log.read_text().splitlines()
+                    if "SET requests per window" in line
+                }
+            )
         peaks = rss.peaks
         delivered = tally.get("completed, True", 0)
         run_s = (
@@ -223,6 +238,7 @@ def main() -> None:
         print(f"run {run_id}: {state}; run start to end {run_s:.1f} s (seen in {elapsed:.1f} s)")
         print("steps (first start to last end; peak RSS = task process high-water mark):")
         _report_steps(tis, peaks, delivered)
+        print(f"submit tasks' SET budgets: {budgets}")
         print(f"ledger sessions by (status, verified), of {sessions} in the warehouse: {tally}")
         print(
             f"emulator answered 429 {stats['statuses'].get('429', 0)} times; "

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-plan bench-reconcile clean secrets dev-env
+.PHONY: install browser test test-cluster lint typecheck unit demo check history migrate emulator bench-transform bench-e2e bench-plan bench-reconcile bench-dag clean secrets dev-env
 
 install: $(STAMP)
 
@@ -67,6 +67,11 @@ bench-plan: install
 
 bench-reconcile: install
 	$(PY) bench/bench_reconcile.py
+
+# The whole nightly DAG on the real cluster at the rate limit (minutes; not part of `make test`).
+bench-dag: install
+	$(PY) bench/bench_dag.py
+
 # The local compose cluster's secrets, generated into .env once (existing values are kept).
 secrets:
 	$(PYTHON) docker/make_env.py .env

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from learnosity_core.dataapi.errors import DataApiError, TransientError, classify, redact
 from learnosity_core.dataapi.models import Envelope
-from learnosity_core.dataapi.pacing import EndpointClass, SlidingWindowLimiter
+from learnosity_core.dataapi.pacing import EndpointClass, Limiter
 from learnosity_core.dataapi.retry import RetryPolicy
 from learnosity_core.dataapi.settings import DataApiSettings
 from learnosity_core.dataapi.signing import routing_headers, sign
@@ -77,7 +77,7 @@ Exchange = Generator[Step, Reply | None, Envelope]
 def exchange(
     call: Call,
     settings: DataApiSettings,
-    limiter: SlidingWindowLimiter,
+    limiter: Limiter,
     policy: RetryPolicy,
 ) -> Exchange:
     """Steps of one call; returns the successful envelope or raises the last `DataApiError`."""

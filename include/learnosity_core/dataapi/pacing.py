@@ -1,20 +1,31 @@
-"""Process-wide pacing so that all threads and event loops together stay under the rate limit.
+"""Pacing so that all threads, event loops and (optionally) processes together stay under the limit.
 
 The Data API counts request starts per consumer in a sliding window (50 SETs on `sessions`,
 about 1000 GETs per 5 s). Every client in the process that talks to the same base URL with the
 same consumer key shares one limiter per endpoint class, so concurrent threads of a shard and
-the async poller cannot add up to more than the limit.
+the async poller cannot add up to more than the limit. With `rate_limiter_url` set (a Redis
+URL), the bookings live in Redis instead: every process on every worker shares one budget, so
+submitters need no fixed share and never burst together past the limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any, Protocol
 
 from learnosity_core.dataapi.settings import DataApiSettings
+
+
+class Limiter(Protocol):
+    """Books request starts: `reserve()` returns the seconds to wait before starting one."""
+
+    def reserve(self) -> float: ...
 
 
 class EndpointClass(StrEnum):
@@ -82,12 +93,77 @@ def shared_limiter(
     return limiter
 
 
-def limiters_for(settings: DataApiSettings) -> dict[EndpointClass, SlidingWindowLimiter]:
-    """The shared SET and GET limiters for a client with these settings."""
+# Books the next start in a sorted set of start times, atomically, on Redis's clock (so the
+# processes' clocks never matter): the same rule as `SlidingWindowLimiter.reserve`.
+_RESERVE_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local start = now
+local booked = redis.call('ZCARD', KEYS[1])
+if booked >= limit then
+  local decisive = redis.call('ZRANGE', KEYS[1], booked - limit, booked - limit, 'WITHSCORES')
+  start = math.max(now, tonumber(decisive[2]) + window)
+end
+redis.call('ZADD', KEYS[1], start, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil((start - now + window) * 1000) + 1000)
+return tostring(start - now)
+"""
+
+
+class RedisWindowLimiter:
+    """At most `limit` request starts within any `window_s` seconds across every process that
+    books in the same Redis key (one key per consumer and endpoint class)."""
+
+    def __init__(self, redis_client: Any, key: str, limit: int, window_s: float) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError(f"need limit >= 1 and window_s > 0, got {limit}, {window_s}")
+        self.key = key
+        self.limit = limit
+        self.window_s = window_s
+        self._script = redis_client.register_script(_RESERVE_SCRIPT)
+
+    def reserve(self) -> float:
+        """Book the next start; return the seconds to wait before starting the request."""
+        delay = self._script(keys=[self.key], args=[self.limit, repr(self.window_s), uuid.uuid4().hex])
+        return max(0.0, float(delay))
+
+
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_client(url: str) -> Any:
+    """One connection pool per Redis URL and process (redis-py clients are thread-safe)."""
+    import redis
+
+    with _registry_lock:
+        client = _redis_clients.get(url)
+        if client is None:
+            client = _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=10)
+        return client
+
+
+def redis_key(base_url: str, consumer_key: str, endpoint_class: EndpointClass) -> str:
+    """The consumer's booking key: a digest, so the key names no consumer in Redis listings."""
+    digest = hashlib.sha256(f"{base_url}\n{consumer_key}".encode()).hexdigest()[:32]
+    return f"learnosity:rate:{digest}:{endpoint_class}"
+
+
+def limiters_for(settings: DataApiSettings) -> dict[EndpointClass, Limiter]:
+    """The shared SET and GET limiters for a client with these settings: across processes in Redis
+    when `rate_limiter_url` is set, else this process's own."""
     window = settings.window_s + settings.window_margin_s
     budgets = {
         EndpointClass.SET: settings.set_requests_per_window,
         EndpointClass.GET: settings.get_requests_per_window,
     }
     key = (settings.base_url, settings.consumer_key)
+    if settings.rate_limiter_url is not None:
+        client = _redis_client(settings.rate_limiter_url.get_secret_value())
+        return {
+            cls: RedisWindowLimiter(client, redis_key(*key, cls), limit, window)
+            for cls, limit in budgets.items()
+        }
     return {cls: shared_limiter(*key, cls, limit, window) for cls, limit in budgets.items()}

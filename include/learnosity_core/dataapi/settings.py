@@ -35,6 +35,10 @@ class DataApiSettings(BaseModel):
     # Added to every paced window: client and server clocks see a request start at slightly
     # different moments, so pacing at exactly the limit would still draw the odd 429.
     window_margin_s: float = Field(default=0.1, ge=0)
+    # A Redis URL (redis://host:port/db): the rate budget is then shared by every process of the
+    # consumer (all workers, both DAGs) and each may use all of it. Unset: this process's own pacer,
+    # and parallel senders split the limit into fixed shares.
+    rate_limiter_url: SecretStr | None = None
     max_attempts: int = Field(default=6, ge=1)
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_cap_s: float = Field(default=30.0, gt=0)

@@ -54,6 +54,7 @@ _FAILED_STATUSES = frozenset(
 )
 _REASON_KEYS = ("halt_reason", "reason", "message", "error", "errors")
 _MAX_TEXTS = 3  # a reason made of many errors names the first few
+_JOBS_PER_TRANSACTION = 200  # outcomes are written a few hundred jobs (about 10,000 sessions) at a time
 
 SentOrder = Callable[[], Sequence[str]]
 
@@ -269,12 +270,17 @@ def record_jobs(
     jobs = {job.reference: job for job in client.get_jobs(list(jobs_sessions))} if jobs_sessions else {}
     orders = _sent_orders(ledger, stage, run_id) if stage is not None else None
     counts: Counter[str] = Counter()
+    pending: list[tuple[str, str, Sequence[SessionOutcome]]] = []
     for reference, session_ids in jobs_sessions.items():
         job = jobs.get(reference)
         sent_order = partial(orders, reference) if orders is not None else None
         outcomes = session_outcomes(job, session_ids, reference, sent_order)
-        ledger.record_job(reference, str(job.status) if job is not None else "unknown", outcomes)
+        pending.append((reference, str(job.status) if job is not None else "unknown", outcomes))
         counts.update(outcome.status.value for outcome in outcomes)
+        if len(pending) >= _JOBS_PER_TRANSACTION:
+            ledger.record_jobs(pending)
+            pending = []
+    ledger.record_jobs(pending)
     result = RecordResult(
         jobs=len(jobs_sessions),
         completed=counts[SessionStatus.COMPLETED.value],

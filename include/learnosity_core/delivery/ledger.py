@@ -445,53 +445,54 @@ class Ledger:
 
     def record_job(self, job_reference: str, job_status: str, outcomes: Sequence[SessionOutcome]) -> None:
         """Store a finished (or timed-out) job's per-session outcomes."""
+        self.record_jobs([(job_reference, job_status, outcomes)])
+
+    def record_jobs(self, jobs: Iterable[tuple[str, str, Sequence[SessionOutcome]]]) -> None:
+        """Store many jobs' (reference, status, per-session outcomes) in one transaction, set-based:
+        sessions sharing an outcome are updated by one statement per job and chunk, never one each."""
         now = _now()
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(batches_table)
-                .where(batches_table.c.job_reference == job_reference)
-                .values(job_status=job_status)
-            )
-            if outcomes:  # one statement, executed for many parameter sets
+            for job_reference, job_status, outcomes in jobs:
                 conn.execute(
-                    sa.update(sessions_table)
-                    .where(
-                        sessions_table.c.session_id == sa.bindparam("sid"),
-                        sessions_table.c.job_reference == job_reference,
-                    )
-                    .values(
-                        status=sa.bindparam("new_status"), error=sa.bindparam("new_error"), updated_at=now
-                    ),
-                    [
-                        {"sid": o.session_id, "new_status": o.status.value, "new_error": o.error}
-                        for o in outcomes
-                    ],
+                    sa.update(batches_table)
+                    .where(batches_table.c.job_reference == job_reference)
+                    .values(job_status=job_status)
                 )
-            for part in _chunks([o.session_id for o in outcomes]):
-                _remember(
-                    conn,
-                    sa.and_(
-                        sessions_table.c.session_id.in_(part), sessions_table.c.job_reference == job_reference
-                    ),
-                )
+                alike: dict[tuple[SessionStatus, str | None], list[str]] = {}
+                for o in outcomes:
+                    alike.setdefault((o.status, o.error), []).append(o.session_id)
+                for (status, error), session_ids in alike.items():
+                    for part in _chunks(session_ids):
+                        of_job = sa.and_(
+                            sessions_table.c.session_id.in_(part),
+                            sessions_table.c.job_reference == job_reference,
+                        )
+                        conn.execute(
+                            sa.update(sessions_table)
+                            .where(of_job)
+                            .values(status=status.value, error=error, updated_at=now)
+                        )
+                        _remember(conn, of_job)
 
     def record_verification(self, results: Mapping[str, str | None]) -> None:
         """session id -> None when the read-back matched, else what differed. A job's answer may not
         say which sessions it stored, so a session missing or different on read-back is `failed`:
-        it no longer counts as delivered and the next run sends it again."""
+        it no longer counts as delivered and the next run sends it again. Matched sessions are
+        updated set-based (one statement per chunk); differences, rare, one parameter set each."""
         now = _now()
         with self._engine.begin() as conn:
-            matched = [{"sid": sid} for sid, problem in results.items() if problem is None]
+            matched = [sid for sid, problem in results.items() if problem is None]
             differed = [{"sid": sid, "problem": p} for sid, p in results.items() if p is not None]
-            where = sessions_table.c.session_id == sa.bindparam("sid")
-            if matched:  # one statement each, executed for many parameter sets
+            for part in _chunks(matched):
                 conn.execute(
-                    sa.update(sessions_table).where(where).values(verified=True, updated_at=now), matched
+                    sa.update(sessions_table)
+                    .where(sessions_table.c.session_id.in_(part))
+                    .values(verified=True, updated_at=now)
                 )
             if differed:
                 conn.execute(
                     sa.update(sessions_table)
-                    .where(where)
+                    .where(sessions_table.c.session_id == sa.bindparam("sid"))
                     .values(
                         verified=False,
                         status=SessionStatus.FAILED.value,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -38,6 +40,10 @@ STAND_IN_PREFIX = "blob:"
 # carries what the service adds (revision, apiVersion, timestamps, score, ...): never compared.
 COMPARED_FIELDS = ("type", "value", "characterCount", "wordCount", "responses")
 
+# Read-backs in flight at once: each pages through up to 1,000 sessions 50 at a time, so eight
+# keep well under the GET limit (1,000 per 5 s) while no single slow read holds verification up.
+READ_CONCURRENCY = 8
+
 
 def compare_session(sent: Mapping[str, Any], stored: Mapping[str, Any] | None) -> str | None:
     """None when every sent response is stored as sent (sent fields only), else the first difference."""
@@ -63,45 +69,96 @@ def compare_sessions(
     return {sid: compare_session(entry, found.get(sid)) for sid, entry in sent.items()}
 
 
-def sent_sessions(ledger: Ledger, stage: StoragePath, run_id: str) -> dict[str, Mapping[str, Any]]:
-    """session id -> what to compare on read-back, for the run's completed sessions: the entry
+def _completed_by_batch(ledger: Ledger, run_id: str) -> dict[str, set[str]]:
+    """batch id -> the run's completed sessions in it that can be read back (ids only: small)."""
+    batches: dict[str, set[str]] = {}
+    for row in ledger.sessions_of_run(run_id):
+        if (
+            row.status == SessionStatus.COMPLETED
+            and row.batch_id is not None
+            and not row.session_id.startswith(STAND_IN_PREFIX)
+        ):
+            batches.setdefault(row.batch_id, set()).add(row.session_id)
+    return batches
+
+
+def _reads(batches: Mapping[str, set[str]]) -> Iterator[list[str]]:
+    """Batches grouped so that each group's sessions fit one read-back request (ids per read)."""
+    group: list[str] = []
+    count = 0
+    for batch_id in sorted(batches):
+        size = len(batches[batch_id])
+        if group and count + size > MAX_SESSION_IDS_PER_READ:
+            yield group
+            group, count = [], 0
+        group.append(batch_id)
+        count += size
+    if group:
+        yield group
+
+
+def _sent(stage: StoragePath, batch_ids: Sequence[str], completed: Mapping[str, set[str]]) -> dict[str, Any]:
+    """session id -> what to compare on read-back, for these batches' completed sessions: the entry
     sent (`from_template`), or nothing but the session's presence (a failed-submission blob,
     whose inner shape is not documented; one naming no session is not read back at all)."""
-    completed = {
-        row.session_id: row.batch_id
-        for row in ledger.sessions_of_run(run_id)
-        if row.status == SessionStatus.COMPLETED
-        and row.batch_id is not None
-        and not row.session_id.startswith(STAND_IN_PREFIX)
-    }
-    sent: dict[str, Mapping[str, Any]] = {}
-    for batch_id in sorted(set(completed.values())):
+    sent: dict[str, Any] = {}
+    for batch_id in batch_ids:
         batch = read_batch(stage, batch_file(batch_id))
         for session_id, entry in zip(batch.session_ids, batch.entries, strict=True):
-            if session_id in completed:
+            if session_id in completed[batch_id]:
                 sent[session_id] = entry if isinstance(entry, dict) else {}
     return sent
 
 
-def verify_run(client: SessionReader, ledger: Ledger, stage: StoragePath, run_id: str) -> VerifyResult:
+def _verify_read(
+    client: SessionReader, stage: StoragePath, batch_ids: Sequence[str], completed: Mapping[str, set[str]]
+) -> dict[str, str | None]:
+    """One read-back (up to 1,000 sessions, paged): its sessions sent and stored, compared as they come."""
+    sent = _sent(stage, batch_ids, completed)
+    found: dict[str, str | None] = {}
+    for record in client.iter_session_responses(session_ids=list(sent)):
+        if record.session_id in sent:
+            found[record.session_id] = compare_session(sent[record.session_id], record.model_dump())
+    return {sid: found[sid] if sid in found else compare_session(entry, None) for sid, entry in sent.items()}
+
+
+def verify_run(
+    client: SessionReader,
+    ledger: Ledger,
+    stage: StoragePath,
+    run_id: str,
+    *,
+    concurrency: int = READ_CONCURRENCY,
+) -> VerifyResult:
     """Read back every completed session of the run, compare, and record the result per session
-    (one missing or different on read-back is marked failed, so the next run sends it again)."""
-    sent = sent_sessions(ledger, stage, run_id)
-    ids = list(sent)
-    progress = Progress(len(ids), "read back", log, unit="sessions")
-    stored: list[dict[str, Any]] = []
-    for start in range(0, len(ids), MAX_SESSION_IDS_PER_READ):
-        for record in client.iter_session_responses(
-            session_ids=ids[start : start + MAX_SESSION_IDS_PER_READ]
-        ):
-            stored.append(record.model_dump())
-            progress.advance()
-    results = compare_sessions(sent, stored)
-    ledger.record_verification(results)
-    mismatched = sum(1 for problem in results.values() if problem)
+    (one missing or different on read-back is marked failed, so the next run sends it again).
+
+    Reads of up to 1,000 sessions each run on `concurrency` threads (the client paces them within
+    the GET limit); each read's sent entries and stored records are compared and recorded as it
+    ends, so memory holds a few reads, never the run.
+    """
+    completed = _completed_by_batch(ledger, run_id)
+    progress = Progress(sum(len(ids) for ids in completed.values()), "read back", log, unit="sessions")
+    verified = mismatched = 0
+
+    def read(batch_ids: list[str]) -> dict[str, str | None]:
+        return _verify_read(client, stage, batch_ids, completed)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="read-back") as pool:
+        # At most `concurrency` reads in flight, plus as many finished and waiting to be recorded.
+        reads = _reads(completed)
+        pending = [pool.submit(read, group) for group in islice(reads, 2 * max(1, concurrency))]
+        while pending:
+            results = pending.pop(0).result()
+            pending += [pool.submit(read, group) for group in islice(reads, 1)]
+            ledger.record_verification(results)
+            problems = sum(1 for problem in results.values() if problem)
+            verified += len(results) - problems
+            mismatched += problems
+            progress.advance(len(results))
     log.info(
         "Verified %d sessions; %d missing or different on read-back (failed: the next run sends them again)",
-        len(results) - mismatched,
+        verified,
         mismatched,
     )
-    return VerifyResult(verified=len(results) - mismatched, mismatched=mismatched)
+    return VerifyResult(verified=verified, mismatched=mismatched)

@@ -16,7 +16,8 @@ from learnosity_provider.operators.common import failing_fast, typed_param, type
 
 
 class LearnositySubmitShardOperator(BaseOperator):
-    """Send one shard's batches concurrently within this task's share of the SET rate limit.
+    """Send one shard's batches concurrently within this task's share of the SET rate limit
+    (the whole limit, shared with every other sender, when the connection sets `rate_limiter_url`).
 
     Map it over the planner's shards; `map_index_template="{{ task.shard['label'] }}"` gives
     each mapped task a readable label. Returns the shard's job references.
@@ -44,11 +45,20 @@ class LearnositySubmitShardOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         shard = typed_request(Shard, **self.shard)
         ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
-        share = set_rate_share(resources.parallel_shards())
-        self.log.info("%s; rate share %d SET requests per window", shard.label, share)
+        hook = LearnosityHook(self.learnosity_conn_id)
+        settings = hook.get_settings()
+        # A budget shared across processes (Redis) lets every submitter use the whole limit.
+        shared = settings.rate_limiter_url is not None
+        share = settings.set_requests_per_window if shared else set_rate_share(resources.parallel_shards())
+        self.log.info(
+            "%s; %s %d SET requests per window",
+            shard.label,
+            "shared budget" if shared else "rate share",
+            share,
+        )
         with (
             failing_fast(self.learnosity_conn_id),
-            LearnosityHook(self.learnosity_conn_id).get_client(set_requests_per_window=share) as client,
+            hook.get_client(set_requests_per_window=share) as client,
         ):
             result = submit_shard(
                 client,

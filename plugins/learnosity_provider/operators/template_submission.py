@@ -39,7 +39,9 @@ class LearnosityTemplatePlanOperator(BaseOperator):
     :param batch_size: sessions per request, 1-50.
     :param force_resubmit: send sessions even when the same content already completed.
     :param dry_run: validate and report, stage and send nothing.
-    :param max_shards: at most this many mapped submit tasks.
+    :param max_shards: at most this many mapped submit tasks (default: the `learnosity_api` pool
+        size, Variable `learnosity_parallel_shards`: a few long submitters, each streaming its
+        batches, so task start-up is negligible).
     :param reconcile: ignore the window; send every session since `reconcile_since` that the
         ledger does not hold as delivered with the same content.
     :param reconcile_since: how far back a reconcile looks (default 30 days).
@@ -67,7 +69,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         dry_run: Any = False,
         reconcile: Any = False,
         reconcile_since: Any = None,
-        max_shards: int = 64,
+        max_shards: int | None = None,
         learnosity_conn_id: str = LearnosityHook.default_conn_name,
         warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
         state_conn_id: str = resources.STATE_CONN_ID,
@@ -98,7 +100,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             window_start=self.window_start,
             window_end=self.window_end,
             batch_size=self.batch_size,
-            max_shards=self.max_shards,
+            max_shards=self.max_shards or resources.parallel_shards(),
             force_resubmit=self.force_resubmit,
             dry_run=self.dry_run_requested,
             reconcile=self.reconcile,

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+import uuid
+from collections.abc import Iterator
 
 import pytest
+import redis
 
-from learnosity_core.dataapi.pacing import EndpointClass, SlidingWindowLimiter, limiters_for, shared_limiter
+from learnosity_core.dataapi.pacing import (
+    EndpointClass,
+    RedisWindowLimiter,
+    SlidingWindowLimiter,
+    limiters_for,
+    redis_key,
+    shared_limiter,
+)
 from learnosity_core.dataapi.settings import DataApiSettings
+from lrn_testing.services import REDIS_HOST, REDIS_PORT
+
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
 class FakeClock:
@@ -89,3 +105,76 @@ def test_shared_limiter_registry_returns_the_same_object() -> None:
     a = shared_limiter("http://registry.test", "k", EndpointClass.GET, 10, 1.0)
     b = shared_limiter("http://registry.test", "k", EndpointClass.GET, 10, 1.0)
     assert a is b
+
+
+# -- across processes, in the Redis the cluster already runs ----------------------------------------
+
+
+@pytest.fixture
+def redis_key_name(redis_available: None) -> Iterator[str]:
+    """A booking key of this test's own, deleted afterwards."""
+    key = f"learnosity:test:{uuid.uuid4().hex}"
+    yield key
+    redis.Redis.from_url(REDIS_URL).delete(key)
+
+
+# Another process books `count` starts (limit 5 per second) and prints their epoch times.
+_BOOK_IN_REDIS = """
+import json, sys, time
+import redis
+from learnosity_core.dataapi.pacing import RedisWindowLimiter
+limiter = RedisWindowLimiter(redis.Redis.from_url(sys.argv[1]), sys.argv[2], 5, 1.0)
+print(json.dumps([time.time() + limiter.reserve() for _ in range(int(sys.argv[3]))]))
+"""
+
+
+def test_processes_booking_in_redis_share_one_window(redis_key_name: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BOOK_IN_REDIS, REDIS_URL, redis_key_name, "6"], stdout=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    starts = sorted(s for proc in procs for s in json.loads(proc.communicate(timeout=60)[0]))
+    assert len(starts) == 18
+    # Any 1 s window holds at most 5 of the 18 starts (0.1 s for reading the clock after the booking
+    # on a busy machine); without the shared budget all 18 would start at once.
+    for start in starts:
+        assert sum(1 for s in starts if start <= s < start + 0.9) <= 5
+    assert starts[-1] - starts[0] >= 3.0  # 18 starts at 5 per second: four windows
+
+
+def test_clients_of_one_consumer_share_the_redis_budget(redis_available: None) -> None:
+    consumer = f"consumer-{uuid.uuid4().hex[:8]}"
+    one = DataApiSettings(
+        base_url="http://pacing.test",
+        consumer_key=consumer,
+        consumer_secret="s",
+        set_requests_per_window=3,
+        window_s=2.0,
+        window_margin_s=0.0,
+        rate_limiter_url=REDIS_URL,
+    )
+    other_consumer = one.model_copy(update={"consumer_key": consumer + "-other"})
+    first, second, third = limiters_for(one), limiters_for(one), limiters_for(other_consumer)
+    try:
+        assert isinstance(first[EndpointClass.SET], RedisWindowLimiter)
+        delays = [first[EndpointClass.SET].reserve(), second[EndpointClass.SET].reserve()]
+        delays += [first[EndpointClass.SET].reserve(), second[EndpointClass.SET].reserve()]
+        assert delays[:3] == pytest.approx([0.0] * 3, abs=0.05)
+        assert delays[3] == pytest.approx(2.0, abs=0.05)  # the 4th start waits for the 1st to leave
+        assert third[EndpointClass.SET].reserve() == pytest.approx(0.0, abs=0.05)  # its own budget
+        assert first[EndpointClass.GET].reserve() == pytest.approx(0.0, abs=0.05)  # reads: their own
+    finally:
+        redis.Redis.from_url(REDIS_URL).delete(
+            *(
+                redis_key("http://pacing.test", c, cls)
+                for c in (consumer, consumer + "-other")
+                for cls in EndpointClass
+            )
+        )
+
+
+def test_redis_key_names_no_consumer() -> None:
+    key = redis_key("http://pacing.test", "consumer-secretive", EndpointClass.SET)
+    assert "consumer-secretive" not in key and key.endswith(":set")

@@ -91,6 +91,53 @@ def test_window_advances_only_for_finished_runs(ledger: Ledger) -> None:
     assert ledger.last_window_end("other-dag") is None
 
 
+def test_many_jobs_are_recorded_at_once_with_each_sessions_own_outcome(ledger: Ledger) -> None:
+    """Set-based: 1,200 sessions (more than one IN chunk) over three jobs, outcomes mixed."""
+    ids = {job: [f"{job}-s{n:04d}" for n in range(400)] for job in ("job-1", "job-2", "job-3")}
+    for job, sids in ids.items():
+        _stage(ledger, "run-1", f"b-{job}", *((sid, "h") for sid in sids))
+        ledger.record_submission(f"b-{job}", job)
+    halted = [SessionOutcome(s, SessionStatus.FAILED, "job job-2 halted: quota") for s in ids["job-2"]]
+    mixed = [
+        SessionOutcome(s, SessionStatus.FAILED, f"bad {n}")
+        if n % 100 == 0
+        else SessionOutcome(s, SessionStatus.COMPLETED)
+        for n, s in enumerate(ids["job-3"])
+    ]
+    ledger.record_jobs(
+        [
+            ("job-1", "completed", [SessionOutcome(s, SessionStatus.COMPLETED) for s in ids["job-1"]]),
+            ("job-2", "halted", halted),
+            ("job-3", "completed", mixed),
+        ]
+    )
+    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    assert {rows[s].status for s in ids["job-1"]} == {SessionStatus.COMPLETED}
+    assert {(rows[s].status, rows[s].error) for s in ids["job-2"]} == {
+        (SessionStatus.FAILED, "job job-2 halted: quota")
+    }
+    failed = {s: rows[s].error for s in ids["job-3"] if rows[s].status == SessionStatus.FAILED}
+    assert failed == {
+        "job-3-s0000": "bad 0",
+        "job-3-s0100": "bad 100",
+        "job-3-s0200": "bad 200",
+        "job-3-s0300": "bad 300",
+    }
+    assert ledger.job_statuses("run-1") == {"job-1": "completed", "job-2": "halted", "job-3": "completed"}
+    assert [h.status for h in ledger.history(session_id="job-3-s0100")] == ["staged", "submitted", "failed"]
+
+
+def test_many_verification_results_are_stored_set_based(ledger: Ledger) -> None:
+    sids = [f"s{n:04d}" for n in range(1100)]
+    _stage(ledger, "run-1", "b1", *((sid, "h") for sid in sids))
+    ledger.record_verification(
+        {sid: None if n != 777 else "not found on read-back" for n, sid in enumerate(sids)}
+    )
+    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    assert sum(1 for r in rows.values() if r.verified) == 1099
+    assert (rows["s0777"].verified, rows["s0777"].status) == (False, SessionStatus.FAILED)
+
+
 def test_verification_results_are_stored(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"))
     ledger.record_verification({"s1": None, "s2": "question q1: value differs on read-back"})

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from airflow.sdk.exceptions import AirflowFailException
 
+from learnosity_core.dataapi.pacing import EndpointClass, redis_key
 from learnosity_core.failed_submission.blob import encode_failed_session
 from learnosity_devtools.emulator.seed import demo_templates
 from learnosity_devtools.sample_data import sample_blob_session
+from learnosity_provider.hooks import LearnosityHook
 from learnosity_provider.operators.failed_submission import (
     LearnosityReplayPlanOperator,
     LearnosityReplayReportOperator,
@@ -20,6 +23,7 @@ from learnosity_provider.operators.failed_submission import (
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
 from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.operators.template_submission import LearnosityTemplatePlanOperator
+from lrn_testing.services import REDIS_HOST, REDIS_PORT
 
 TEMPLATE_DAG = "learnosity_template_submission"
 REPLAY_DAG = "learnosity_failed_submission_replay"
@@ -156,3 +160,36 @@ def test_a_wrong_secret_fails_the_shard_at_once_naming_the_consumer_secret(
         _submit(shard)
     assert "rotated-away" not in str(failure.value)
     assert _jobs_created(deployment) == 0
+
+
+def test_the_plan_cuts_one_shard_per_pool_slot_by_default(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few long submitters, each streaming its batches, rather than one task per handful."""
+    monkeypatch.setenv("AIRFLOW_VAR_LEARNOSITY_PARALLEL_SHARDS", "2")
+    shards = _template_shards(deployment, batch_size=3)
+    assert len(shards) == 2
+    assert sum(s["batches"] for s in shards) > 2
+
+
+def test_with_a_shared_budget_every_request_start_is_booked_in_redis(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch, redis_available: None
+) -> None:
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+    # A 2-minute window keeps every booking of the run in the sorted set to be counted.
+    connection = json.loads(os.environ["AIRFLOW_CONN_LEARNOSITY_DEFAULT"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEARNOSITY_DEFAULT",
+        json.dumps({**connection, "extra": {"rate_limiter_url": url, "window_s": 120}}),
+    )
+    settings = LearnosityHook().get_settings()
+    key = redis_key(settings.base_url, settings.consumer_key, EndpointClass.SET)
+    bookings = redis.Redis.from_url(url)
+    bookings.delete(key)
+    (shard,) = _template_shards(deployment, batch_size=5, max_shards=1)
+    try:
+        result = _submit(shard)
+        assert 1 < result["batches_posted"] == shard["batches"] <= 50
+        assert bookings.zcard(key) == shard["batches"], "one booking per SET request, in the shared window"
+    finally:
+        bookings.delete(key)

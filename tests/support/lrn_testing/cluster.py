@@ -169,9 +169,13 @@ def _wait_healthy(cluster: Cluster, timeout: float = 180) -> None:
 
 @contextmanager
 def running_cluster(
-    tmp: Path, warehouse_url: str, emulator_env: dict[str, str] | None = None
+    tmp: Path,
+    warehouse_url: str,
+    emulator_env: dict[str, str] | None = None,
+    learnosity_extra: dict[str, Any] | None = None,
 ) -> Iterator[Cluster]:
-    """Start everything; yield the cluster; stop every process and drop the databases."""
+    """Start everything; yield the cluster; stop every process and drop the databases.
+    `learnosity_extra`: extras of the Learnosity connection (e.g. a shared `rate_limiter_url`)."""
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     tag = uuid.uuid4().hex[:10]
     databases = [f"lrn_meta_{tag}", f"lrn_state_{tag}"]
@@ -225,6 +229,7 @@ def running_cluster(
                 "host": f"http://127.0.0.1:{emulator_port}",
                 "login": CONSUMER_KEY,
                 "password": CONSUMER_SECRET,
+                **({"extra": learnosity_extra} if learnosity_extra else {}),
             }
         ),
         "AIRFLOW_CONN_LEARNOSITY_WAREHOUSE": warehouse_url,

@@ -28,7 +28,7 @@ from learnosity_core.template_submission.templates import TemplateRef, fetcher
 from learnosity_core.template_submission.transform.reasons import REASONS
 from learnosity_devtools.emulator import EmulatorServer
 from learnosity_devtools.emulator.seed import demo_templates, question_id
-from learnosity_devtools.sample_data import sample_rows, seed_warehouse
+from learnosity_devtools.sample_data import load_late_rows, sample_rows, seed_warehouse
 
 DAG = "learnosity_template_submission"
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -587,6 +587,36 @@ def test_a_reconcile_sends_exactly_the_late_and_the_changed_sessions_once(
 
     again, _ = _plan(tmp_path, engine, ledger, run_id="reconcile-2", run_end=end, reconcile=True)
     assert _total(again, "sessions_staged") == 0, "a second reconcile sends nothing"
+
+
+def test_a_reconcile_holds_back_an_activity_whose_template_cannot_be_fetched_and_sends_the_rest(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, rows: pd.DataFrame
+) -> None:
+    first, stage = _plan(tmp_path, engine, ledger)
+    _complete_everything(ledger, stage, first)
+    late = load_late_rows(engine, rows, learners=1, days=3)
+    broken = sorted(set(late["activity_id"]))[0]
+
+    def fetch(ref: TemplateRef) -> dict[str, Any]:
+        if ref.activity_template_id == broken:
+            raise DataApiValidationError(f"no session template for {broken}")
+        return Templates()(ref)
+
+    now = datetime.now(UTC)
+    summary, _ = _plan(tmp_path, engine, ledger, run_id="reconcile", fetch=fetch, run_end=now, reconcile=True)
+
+    held = summary.activities[broken]
+    assert held.held_back is not None and broken in held.held_back
+    assert held.rows_held_back == held.rows > 0 and held.sessions_staged == 0
+    staged = {
+        (r.activity_id, r.user_id)
+        for r in ledger.sessions_of_run("reconcile")
+        if r.status == SessionStatus.STAGED
+    }
+    assert staged == {
+        (a, u) for a, u in zip(late["activity_id"], late["user_id"], strict=True) if a != broken
+    }
+    assert all(c.unaccounted == 0 for c in summary.activities.values())
 
 
 def test_a_reconcile_looks_back_only_as_far_as_asked(

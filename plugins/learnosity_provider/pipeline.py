@@ -35,10 +35,11 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
     The plan task must return the list of shards. `review` waits for a person's approval when the
     param `require_approval` asks for it or the plan passes the approval thresholds; a rejection
     (or no answer in time) skips submit. Submit tasks share the `learnosity_api` pool and show
-    `shard N: B batches, S sessions` as their label; the wait runs in the triggerer, polls every
-    `LEARNOSITY_JOB_POLL_S` seconds (default 10) and gives up after `LEARNOSITY_JOB_WAIT_MIN`
-    minutes (default 240), naming the jobs still open. Waiting and recording still run when there
-    was nothing to submit (dry runs, nothing changed, a rejected plan).
+    `shard N: batches A-B of T (activities), S sessions` as their label; the wait runs in the
+    triggerer, polls every `LEARNOSITY_JOB_POLL_S` seconds (default 10) and gives up after
+    `LEARNOSITY_JOB_WAIT_MIN` minutes (default 240), naming the jobs still open. Waiting and
+    recording still run when there was nothing to submit (dry runs, nothing changed, a rejected
+    plan).
     """
     review = LearnosityReviewOperator(
         task_id="review",

@@ -47,6 +47,7 @@ class Batcher:
         self.data_format = data_format
         self.batch_size = batch_size
         self.sessions_per_batch: dict[str, int] = {}
+        self.group_of_batch: dict[str, str] = {}
         self._pending: dict[str, list[tuple[SessionEntry, str]]] = defaultdict(list)
         self._numbers: Counter[str] = Counter()
 
@@ -77,10 +78,13 @@ class Batcher:
             self.run_id, batch_id, sessions, data_format=self.data_format, activity_id=activity_id
         )
         self.sessions_per_batch[name] = len(pending)
+        self.group_of_batch[name] = group
 
     def finish(self, max_shards: int) -> list[Shard]:
         """Stage what is still pending and write the shards the submit tasks map over."""
         for group in list(self._pending):
             self._flush(group)
         names = sorted(self.sessions_per_batch)
-        return write_shards(self.stage, assign_shards(names, max_shards), self.sessions_per_batch)
+        return write_shards(
+            self.stage, assign_shards(names, max_shards), self.sessions_per_batch, self.group_of_batch
+        )

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
@@ -210,24 +210,47 @@ def read_batch(stage: StoragePath, name: str) -> StagedBatch:
 
 
 def assign_shards(batch_names: Sequence[str], max_shards: int) -> list[list[str]]:
-    """Spread batches round-robin over at most `max_shards` shards (one mapped task each)."""
+    """Cut the batches, in order, into at most `max_shards` runs of nearly equal length (one
+    mapped task each): a shard is a range of batches, so its label can name it."""
     count = max(1, min(max_shards, len(batch_names)))
-    shards: list[list[str]] = [[] for _ in range(count)]
-    for index, name in enumerate(batch_names):
-        shards[index % count].append(name)
+    size, extra = divmod(len(batch_names), count)
+    shards: list[list[str]] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        shards.append(list(batch_names[start:end]))
+        start = end
     return [s for s in shards if s]
 
 
+def _groups_text(groups: list[str]) -> str:
+    distinct = list(dict.fromkeys(groups))
+    if len(distinct) <= 2:
+        return ", ".join(distinct)
+    return f"{distinct[0]} … {distinct[-1]} ({len(distinct)} activities)"
+
+
 def write_shards(
-    stage: StoragePath, shards: Iterable[list[str]], sessions_per_batch: dict[str, int]
+    stage: StoragePath,
+    shards: Iterable[list[str]],
+    sessions_per_batch: dict[str, int],
+    group_of_batch: Mapping[str, str] | None = None,
 ) -> list[Shard]:
+    """Write each shard's batch list; its label (the mapped task's name in the UI) says which
+    batches of the run it sends, of which activities (`group_of_batch`), and how many sessions."""
     folder = stage / "shards"
     make_private_dir(folder)
+    shards = list(shards)
+    total = sum(len(names) for names in shards)
     written: list[Shard] = []
+    first = 1
     for number, names in enumerate(shards, start=1):
         path = folder / f"shard-{number:04d}.json"
         write_private_text(path, json.dumps(names))
         sessions = sum(sessions_per_batch[n] for n in names)
+        last = first + len(names) - 1
+        groups = [group_of_batch[n] for n in names if n in group_of_batch] if group_of_batch else []
+        what = f" ({_groups_text(groups)})" if groups else ""
         written.append(
             Shard(
                 shard=number,
@@ -235,9 +258,10 @@ def write_shards(
                 path=str(path),
                 batches=len(names),
                 sessions=sessions,
-                label=f"shard {number}: {len(names)} batches, {sessions} sessions",
+                label=f"shard {number}: batches {first}-{last} of {total}{what}, {sessions} sessions",
             )
         )
+        first = last + 1
     return written
 
 

@@ -53,19 +53,27 @@ def test_templates_are_stored_per_activity(tmp_path: Path) -> None:
     assert read_template(tmp_path, "act/1")["items"][0]["questions"][0]["id"] == "q"
 
 
-def test_shards_spread_batches_round_robin_and_never_exceed_the_cap() -> None:
+def test_shards_are_ranges_of_nearly_equal_length_and_never_exceed_the_cap() -> None:
     names = [f"b{i}" for i in range(10)]
     shards = assign_shards(names, 4)
-    assert len(shards) == 4
-    assert sorted(n for s in shards for n in s) == sorted(names)
-    assert max(len(s) for s in shards) - min(len(s) for s in shards) <= 1
+    assert shards == [["b0", "b1", "b2"], ["b3", "b4", "b5"], ["b6", "b7"], ["b8", "b9"]]
     assert assign_shards(names[:2], 4) == [["b0"], ["b1"]]
     assert assign_shards([], 4) == []
 
 
-def test_shard_files_carry_labels_and_counts(tmp_path: Path) -> None:
-    shards = write_shards(tmp_path, [["a", "b"], ["c"]], {"a": 50, "b": 10, "c": 7})
-    assert [s.label for s in shards] == ["shard 1: 2 batches, 60 sessions", "shard 2: 1 batches, 7 sessions"]
+def test_shard_files_carry_labels_naming_their_batches_and_activities(tmp_path: Path) -> None:
+    groups = {"a": "algebra", "b": "algebra", "c": "biology", "d": "chemistry", "e": "physics"}
+    counts = {"a": 50, "b": 10, "c": 7, "d": 50, "e": 1}
+    shards = write_shards(tmp_path, [["a", "b"], ["c", "d", "e"]], counts, groups)
+    assert [s.label for s in shards] == [
+        "shard 1: batches 1-2 of 5 (algebra), 60 sessions",
+        "shard 2: batches 3-5 of 5 (biology … physics (3 activities)), 58 sessions",
+    ]
+    plain = write_shards(tmp_path, [["a", "b"], ["c"]], counts)
+    assert [s.label for s in plain] == [
+        "shard 1: batches 1-2 of 3, 60 sessions",
+        "shard 2: batches 3-3 of 3, 7 sessions",
+    ]
     assert read_shard(tmp_path, 1) == ["a", "b"]
 
 

@@ -74,7 +74,7 @@ def test_the_plan_quarantines_invalid_files_sets_duplicates_aside_and_stages_the
     shards = _plan(deployment)
 
     assert len(shards) == 1 and shards[0]["sessions"] == BLOB_LEARNERS
-    assert shards[0]["label"] == f"shard 1: 1 batches, {BLOB_LEARNERS} sessions"
+    assert shards[0]["label"] == f"shard 1: batches 1-1 of 1 (replay), {BLOB_LEARNERS} sessions"
     assert _files(landing) == SESSION_FILES, (
         "valid files wait in the landing folder until their session completes"
     )

@@ -85,11 +85,13 @@ def test_a_run_delivers_every_valid_session_once_and_reports_it(deployment: Any)
     shards, recorded, verified = _deliver(deployment, batch_size=5)
 
     assert [s["shard"] for s in shards] == list(range(1, len(shards) + 1))
+    first = 1
     for shard in shards:
-        assert (
-            shard["label"]
-            == f"shard {shard['shard']}: {shard['batches']} batches, {shard['sessions']} sessions"
-        )
+        last = first + shard["batches"] - 1
+        assert shard["label"].startswith(f"shard {shard['shard']}: batches {first}-{last} of ")
+        assert shard["label"].endswith(f"), {shard['sessions']} sessions")
+        assert "demo-" in shard["label"], "the label names the shard's activities"
+        first = last + 1
         assert Path(shard["path"].removeprefix("file://")).is_file()
     assert _staged_sessions(shards) == len(valid)
     assert recorded == {"jobs": sum(s["batches"] for s in shards), "completed": len(valid), "failed": 0}

@@ -22,11 +22,12 @@ SEND_MARGIN = timedelta(hours=1)
 
 def _answer_within(plan: BaseOperator) -> timedelta:
     """`LEARNOSITY_APPROVAL_TIMEOUT_H`, but never so long that the run's own `dagrun_timeout` ends
-    it first: then the report could not say that nobody answered."""
+    it first (then the report could not say that nobody answered): at most the run's timeout less
+    `SEND_MARGIN`, or half of it when the timeout is shorter than two margins."""
     run_timeout = plan.dag.dagrun_timeout if plan.has_dag() else None
     if run_timeout is None:
         return approval_timeout()
-    return max(min(approval_timeout(), run_timeout - SEND_MARGIN), run_timeout / 2)
+    return min(approval_timeout(), max(run_timeout - SEND_MARGIN, run_timeout / 2))
 
 
 def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,11 +131,44 @@ def postgres_pipeline(
     return _pipeline(monkeypatch, tmp_path, emulator, postgres_url, conn)
 
 
+# `dag.test()` waits for ever on a task parked awaiting input that nobody resolves; no run here
+# takes more than a few minutes, so one still running past this is a defect, not a slow machine.
+RUN_LIMIT_S = 600
+
+
+def _end_if_still_running(dag_id: str, finished: threading.Event, hung: list[str]) -> None:
+    """Fail the unfinished tasks of a run still going after `RUN_LIMIT_S`, so `dag.test()` returns
+    and the test fails with a reason instead of holding the suite until CI's own limit."""
+    if finished.wait(RUN_LIMIT_S):
+        return
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter_by(dag_id=dag_id, state=DagRunState.RUNNING):
+            for ti in run.get_task_instances(session=session):
+                if ti.state not in State.finished:
+                    hung.append(f"{ti.task_id} ({ti.state})")
+                    ti.set_state(TaskInstanceState.FAILED, session=session)
+
+
 @pytest.fixture
 def run_dag(airflow_db: Path) -> Callable[..., Any]:
     """Run a DAG once with `dag.test()` (triggers run in-process) and return its DagRun."""
 
     def run(dag_id: str, **conf: Any) -> Any:
-        return _fresh_dag(dag_id).test(run_conf=conf)
+        dag = _fresh_dag(dag_id)
+        finished = threading.Event()
+        hung: list[str] = []
+        watchdog = threading.Thread(target=_end_if_still_running, args=(dag_id, finished, hung), daemon=True)
+        watchdog.start()
+        try:
+            result = dag.test(run_conf=conf)
+        finally:
+            finished.set()
+            watchdog.join()
+        assert not hung, f"{dag_id} still ran after {RUN_LIMIT_S} s; ended: {', '.join(hung)}"
+        return result
 
     return run

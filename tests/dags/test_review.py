@@ -69,18 +69,29 @@ class Reviewer:
                 )
                 assert answered.status_code == 200, answered.text
             else:
-                _sweep_timeouts()
+                _sweep_timeouts(run_id)
         except BaseException as exc:  # surfaced by the test thread
             self.errors.append(exc)
 
 
-def _sweep_timeouts() -> None:
-    """What the scheduler does each loop for tasks awaiting input past their response timeout."""
+def _sweep_timeouts(run_id: str, timeout: float = 60) -> None:
+    """What the scheduler does each loop for tasks awaiting input past their response timeout,
+    repeated until this run's review has left AWAITING_INPUT."""
     from airflow.jobs.job import Job
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
 
-    time.sleep(2)  # past the test's response timeout
-    SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+    scheduler = SchedulerJobRunner(job=Job())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        scheduler.check_awaiting_input_timeouts()
+        with create_session() as session:
+            ti = session.query(TaskInstance).filter_by(dag_id=DAG_ID, task_id=REVIEW, run_id=run_id).one()
+            if ti.state != TaskInstanceState.AWAITING_INPUT:
+                return
+    raise AssertionError(f"the review's response timeout did not pass within {timeout:.0f} s")
 
 
 @pytest.fixture

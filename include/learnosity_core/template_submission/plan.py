@@ -20,7 +20,14 @@ from sqlalchemy.engine import Engine
 
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.batching import Batcher
-from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
+from learnosity_core.delivery.ledger import (
+    DELIVERED,
+    NEVER_SETTLED,
+    Ledger,
+    SessionEntry,
+    SessionStatus,
+    Standing,
+)
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures
 from learnosity_core.delivery.staging import (
@@ -329,22 +336,27 @@ def _stage_sessions(
 ) -> None:
     if sessions.empty:
         return
-    settled = {} if request.force_resubmit else ledger.settled(sessions["session_id"].tolist())
+    if request.force_resubmit:
+        standing: dict[str, Standing] = {}
+        done = NEVER_SETTLED  # every session is sent again
+    else:
+        standing = ledger.standing(dict(zip(sessions["session_id"], sessions["content_hash"], strict=True)))
+        done = DELIVERED  # left out of the answer: completed with this content
     columns = ["activity_id", "session_id", "user_id", "content_hash", "session_json", "row_count"]
     for activity_id, session_id, user_id, digest, entry, rows in sessions[columns].itertuples(index=False):
         c = counts[activity_id]
         c.sessions_ready += 1
-        status, delivered_hash = settled.get(session_id, (None, None))
-        if status is not None and delivered_hash == digest:
+        was = standing.get(session_id, done)
+        if was.same_content:
             c.rows_skipped += int(rows)
-            if status == SessionStatus.REJECTED:
+            if was.status == SessionStatus.REJECTED:
                 c.sessions_already_rejected += 1
             else:
                 c.sessions_already_delivered += 1
             continue
         c.sessions_staged += 1
         c.rows_staged += int(rows)
-        if status == SessionStatus.COMPLETED:
+        if was.status == SessionStatus.COMPLETED:
             c.sessions_corrected += 1  # its delivered content changed: sent again whole
         if not request.dry_run:
             batcher.add(activity_id, SessionEntry(session_id, digest, activity_id, user_id), entry)

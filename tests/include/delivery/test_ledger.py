@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
+from learnosity_core.delivery.ledger import (
+    NEVER_SETTLED,
+    Ledger,
+    SessionEntry,
+    SessionOutcome,
+    SessionStatus,
+    Standing,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -40,6 +47,42 @@ def test_only_completed_sessions_with_the_same_content_count_as_delivered(ledger
         ],
     )
     assert ledger.delivered([("s1", "h1"), ("s2", "h2"), ("s3", "changed")]) == {"s1"}
+
+
+def test_standing_returns_only_the_sessions_not_completed_with_the_same_content(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("done", "h1"), ("fixed", "h2"), ("refused", "h3"), ("failed", "h4"))
+    _stage(ledger, "run-1", "b2", ("staged", "h6"))
+    _stage(ledger, "run-1", "b3", ("refused-again", "h5"))
+    ledger.record_submission("b1", "job-1")
+    ledger.record_job(
+        "job-1",
+        "completed",
+        [
+            SessionOutcome("done", SessionStatus.COMPLETED),
+            SessionOutcome("fixed", SessionStatus.COMPLETED),
+            SessionOutcome("refused", SessionStatus.REJECTED, "invalid_value: bad"),
+            SessionOutcome("failed", SessionStatus.FAILED, "server_error: later"),
+        ],
+    )
+    ledger.record_rejection("b3", "invalid_value: bad")
+    contents = {
+        "done": "h1",
+        "fixed": "h2-corrected",
+        "refused": "h3-corrected",
+        "refused-again": "h5",
+        "failed": "h4",
+        "staged": "h6",
+        "new": "h7",
+    }
+
+    assert ledger.standing(contents) == {
+        "fixed": Standing(SessionStatus.COMPLETED, same_content=False),  # a correction
+        "refused": Standing(SessionStatus.REJECTED, same_content=False),  # changed: sent again
+        "refused-again": Standing(SessionStatus.REJECTED, same_content=True),  # not sent again
+        "failed": NEVER_SETTLED,
+        "staged": NEVER_SETTLED,
+        "new": NEVER_SETTLED,
+    }, "'done' completed with this content: left out"
 
 
 def test_a_batch_with_a_job_reference_is_not_posted_again(ledger: Ledger) -> None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from learnosity_core.delivery import ledger_schema
-from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
+from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus, Standing
 
 # The DDL `create_all` made in the release before migrations (tables only, as it created them).
 RELEASE_SCHEMA = [
@@ -73,7 +73,8 @@ def test_a_release_ledger_is_upgraded_keeping_every_row(engine: sa.Engine) -> No
     assert (kept.session_id, kept.status, kept.content_hash, kept.verified) == ("s1", "completed", "h1", True)
     assert ledger.job_for_batch("b1") == "job-1"
     assert ledger.last_window_end("dag") == WHEN.replace(tzinfo=UTC)
-    assert ledger.settled(["s1"]) == {"s1": (SessionStatus.COMPLETED, "h1")}
+    assert ledger.standing({"s1": "h1"}) == {}, "delivered with this content"
+    assert ledger.standing({"s1": "h9"}) == {"s1": Standing(SessionStatus.COMPLETED, same_content=False)}
     ledger.stage("run-2", "b2", [SessionEntry("s2", "h2", "act-1", "u2")], data_format="from_template")
     assert [h.status for h in ledger.history(session_id="s2")] == [SessionStatus.STAGED]
 

@@ -85,7 +85,7 @@ def _run_shard(args: tuple[str, str, str]) -> int:
 def _stage(stage: Path, ledger: Ledger) -> list[Shard]:
     """The plan's staging, as the DAG does it: batches of 50 in the ledger, spread over shards."""
     write_template(stage, ACTIVITY, TEMPLATE)
-    batcher = Batcher(stage, ledger, "bench", "from_template", MAX_SESSIONS_PER_SET)
+    batcher = Batcher(stage, ledger, "bench_e2e", "bench", "from_template", MAX_SESSIONS_PER_SET)
     for n in range(SESSIONS):
         session_id, entry = _entry(n)
         batcher.add(ACTIVITY, SessionEntry(session_id, "h"), entry)

@@ -21,7 +21,8 @@ def history_lines(rows: list[HistoryRow]) -> list[str]:
     lines = []
     for row in rows:
         verified = ", verified" if row.verified else (", read-back differed" if row.verified is False else "")
-        where = f"run {row.run_id}" + (f", job {row.job_reference}" if row.job_reference else "")
+        run = f"{row.dag_id} run {row.run_id}" if row.dag_id else f"run {row.run_id}"
+        where = run + (f", job {row.job_reference}" if row.job_reference else "")
         line = (
             f"{row.recorded_at:%Y-%m-%d %H:%M:%S} session {row.session_id} (user {row.user_id},"
             f" activity {row.activity_id}): {row.status.value}{verified}; {where};"

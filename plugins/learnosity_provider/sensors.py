@@ -79,13 +79,13 @@ class LearnosityJobsSensor(BaseSensorOperator):
     def _progress(self, context: Context, refs: list[str], pending: list[str]) -> JobsWait | None:
         """Log the run's own counters from the ledger (the mapped submit tasks each log only their
         shard) and return what the wait counts from here. Counters never fail the wait."""
-        run_id = context.get("run_id")
-        if not run_id:
+        dag, run_id = context.get("dag"), context.get("run_id")
+        if dag is None or not run_id:
             return None
         try:
             ledger = resources.ledger(self.state_conn_id)
-            progress = run_progress(ledger, run_id)
-            sessions = ledger.jobs_of_run(run_id)
+            progress = run_progress(ledger, dag.dag_id, run_id)
+            sessions = ledger.jobs_of_run(dag.dag_id, run_id)
         except Exception as exc:
             self.log.warning("Run progress not available (%s)", type(exc).__name__)
             return None

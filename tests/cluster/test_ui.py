@@ -43,7 +43,9 @@ def looked_up(cluster: Cluster) -> str:
     state = json.loads(cluster.env["AIRFLOW_CONN_LEARNOSITY_STATE"])
     url = f"postgresql://{state['login']}@{state['host']}:{state['port']}/{state['schema']}"
     ledger = Ledger.from_url(url)
-    ledger.stage("manual__ui-seed", "ui-b1", [SessionEntry(SESSION, "h1", "act-1", LEARNER)], data_format="x")
+    ledger.stage(
+        DAG_ID, "manual__ui-seed", "ui-b1", [SessionEntry(SESSION, "h1", "act-1", LEARNER)], data_format="x"
+    )
     ledger.record_submission("ui-b1", "ui-job-1")
     ledger.record_job("ui-job-1", "completed", [SessionOutcome(SESSION, SessionStatus.COMPLETED)])
     ledger.record_verification({SESSION: None})

@@ -55,7 +55,9 @@ def test_a_failed_run_sends_one_mail_naming_the_step_the_counts_and_the_report(
     assert DAG_ID in mail["Subject"] and "FAILED at report" in mail["Subject"]
     text = body(mail)
     (report,) = sqlite_pipeline.reports.rglob("report.html")
-    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "failed"]
+    failed = [
+        r for r in sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id) if r.status == "failed"
+    ]
     assert failed, "the halted job failed its sessions"
     assert f"Sessions failed</th><td>{len(failed)}<" in text
     assert "Held back (quarantined, invalid or waiting)</th><td>" in text
@@ -92,7 +94,9 @@ def test_a_good_run_stays_green_and_emits_its_asset_when_alerts_cannot_be_sent(
     assert any("Alert could not be sent" in w and "result is unchanged" in w for w in warnings), warnings
 
     (event,) = _asset_events(TEMPLATE_SESSIONS.uri, run.run_id)
-    completed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "completed"]
+    completed = [
+        r for r in sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id) if r.status == "completed"
+    ]
     assert event["delivered"] == len(completed) == len(sqlite_pipeline.valid_sessions())
     assert event["failed"] == 0 and event["quarantined"] > 0
     (report,) = sqlite_pipeline.reports.rglob("report.html")
@@ -145,7 +149,9 @@ def test_a_job_kept_queued_ends_the_wait_at_the_configured_limit_naming_it(
     assert wait.state == "success", "the wait ended itself at its limit"
     waited = (wait.end_date - wait.start_date).total_seconds()
     assert 6 <= waited < 45, waited
-    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "failed"]
+    failed = [
+        r for r in sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id) if r.status == "failed"
+    ]
     (held,) = {r.job_reference for r in failed}
     assert held and {r.error for r in failed} == {f"job {held} still queued when the wait timed out"}
     settings = DataApiSettings(
@@ -153,7 +159,9 @@ def test_a_job_kept_queued_ends_the_wait_at_the_configured_limit_naming_it(
     )
     with DataApiClient(settings) as client:
         assert [j.status for j in client.get_jobs([held])] == ["queued"], "the job is still open"
-    completed = [r for r in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if r.status == "completed"]
+    completed = [
+        r for r in sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id) if r.status == "completed"
+    ]
     assert completed, "every other job's sessions were recorded"
     task_log = capfd.readouterr().out
     assert (

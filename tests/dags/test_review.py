@@ -131,7 +131,11 @@ def test_a_plan_above_the_quarantine_threshold_waits_and_a_rejection_sends_nothi
     run, reviewer = answered("Reject")
 
     body = reviewer.request["body"]
-    staged = sum(1 for row in sqlite_pipeline.ledger().sessions_of_run(run.run_id) if row.status == "staged")
+    staged = sum(
+        1
+        for row in sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id)
+        if row.status == "staged"
+    )
     assert reviewer.request["subject"] == f"Send {staged} sessions to Learnosity?"
     assert "above approval_above_quarantine_share 5.0%" in body
     for activity in sqlite_pipeline.rows["activity_id"].unique():
@@ -146,7 +150,7 @@ def test_a_plan_above_the_quarantine_threshold_waits_and_a_rejection_sends_nothi
     assert states["report"] == TaskInstanceState.FAILED, "the report ran and failed the run"
     assert sqlite_pipeline.stored() == [], "nothing reached the emulator"
     ledger = sqlite_pipeline.ledger()
-    assert {row.status for row in ledger.sessions_of_run(run.run_id)} <= {"staged", "quarantined"}
+    assert {row.status for row in ledger.sessions_of_run(run.dag_id, run.run_id)} <= {"staged", "quarantined"}
     assert ledger.last_window_end(DAG_ID) is None, "the window does not move"
     assert f"rejected by {REVIEWER} at " in _report_text(sqlite_pipeline, run)
     assert ": nothing sent" in _report_text(sqlite_pipeline, run)

@@ -82,7 +82,7 @@ def test_clean_run_stores_every_valid_session_and_quarantines_the_rest(
     assert len(sent_rows) + len(quarantined) == len(rows)
     assert _balance(sqlite_pipeline) == (len(rows), len(sent_rows), 0, len(quarantined), 0)
 
-    ledger_rows = sqlite_pipeline.ledger().sessions_of_run(run.run_id)
+    ledger_rows = sqlite_pipeline.ledger().sessions_of_run(run.dag_id, run.run_id)
     completed = [r for r in ledger_rows if r.status == "completed"]
     assert len(completed) == len(sqlite_pipeline.valid_sessions())
     assert all(r.verified for r in completed)
@@ -200,7 +200,11 @@ def test_a_halted_job_fails_the_run_and_the_next_run_completes_it(
     sqlite_pipeline.emulator.set_faults(Faults(halt_jobs=1))
     first = run_dag(DAG_ID, batch_size=10)
     assert first.state == DagRunState.FAILED
-    failed = [r for r in sqlite_pipeline.ledger().sessions_of_run(first.run_id) if r.status == "failed"]
+    failed = [
+        r
+        for r in sqlite_pipeline.ledger().sessions_of_run(first.dag_id, first.run_id)
+        if r.status == "failed"
+    ]
     assert failed and all("halted" in r.error for r in failed)
     assert all(r.error.endswith(f"halted: {reason}") for r in failed)
     (report,) = sqlite_pipeline.reports.rglob("report.html")
@@ -283,7 +287,9 @@ def test_a_session_the_api_refused_fails_the_run_and_the_next_run_sends_it_again
 
     first = run_dag(DAG_ID)
     assert first.state == DagRunState.FAILED
-    ledger_rows = {r.session_id: r for r in sqlite_pipeline.ledger().sessions_of_run(first.run_id)}
+    ledger_rows = {
+        r.session_id: r for r in sqlite_pipeline.ledger().sessions_of_run(first.dag_id, first.run_id)
+    }
     row = ledger_rows.pop(refused)
     assert row.status == "failed" and found_by in str(row.error)
     assert row.verified is (False if found_by == "on read-back" else None)
@@ -300,7 +306,11 @@ def test_a_session_the_api_refused_fails_the_run_and_the_next_run_sends_it_again
     assert second.state == DagRunState.SUCCESS
     after = sqlite_pipeline.writes()
     assert {sid for sid in after if after[sid] != before.get(sid)} == {refused}, "only it is sent again"
-    resent = [r for r in sqlite_pipeline.ledger().sessions_of_run(second.run_id) if r.status != "quarantined"]
+    resent = [
+        r
+        for r in sqlite_pipeline.ledger().sessions_of_run(second.dag_id, second.run_id)
+        if r.status != "quarantined"
+    ]
     assert [(r.session_id, r.status, r.verified) for r in resent] == [(refused, "completed", True)]
     sqlite_pipeline.assert_exactly_once()
 
@@ -396,7 +406,9 @@ def test_the_bad_row_corpus_ends_delivered_or_quarantined_and_every_row_adds_up(
     loose.to_sql("learnosity_responses", pipeline.warehouse, if_exists="replace", index=False)
     first = run_dag(DAG_ID)
     assert first.state == DagRunState.SUCCESS
-    owner = next(r for r in pipeline.ledger().sessions_of_run(first.run_id) if r.status == "completed")
+    owner = next(
+        r for r in pipeline.ledger().sessions_of_run(first.dag_id, first.run_id) if r.status == "completed"
+    )
     other = next(a for a, _ in sorted(pipeline.valid_sessions()) if a != owner.activity_id)
     template_row = loose[(loose["activity_id"] == other) & (loose["question_type"] == "shorttext")].iloc[[0]]
     now = _just_now()
@@ -437,7 +449,9 @@ def test_the_bad_row_corpus_ends_delivered_or_quarantined_and_every_row_adds_up(
     stored = {s["session_id"]: s for s in pipeline.stored()}
     assert stored[owner.session_id]["user_id"] == owner.user_id, "the owner's session is untouched"
     assert "late-scan" in {s["user_id"] for s in stored.values()}
-    kept = {r.session_id: r for r in pipeline.ledger().sessions_of_run(first.run_id)}[owner.session_id]
+    kept = {r.session_id: r for r in pipeline.ledger().sessions_of_run(first.dag_id, first.run_id)}[
+        owner.session_id
+    ]
     assert (kept.user_id, kept.status) == (owner.user_id, "completed")
 
 

@@ -10,6 +10,8 @@ import pytest
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
 from learnosity_provider.history import main
 
+DAG_ID = "learnosity_template_submission"
+
 
 @pytest.fixture
 def ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ledger:
@@ -19,7 +21,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ledger:
     )
     ledger = Ledger.from_url(f"sqlite:///{path}")
     ledger.stage(
-        "run-1", "b1", [SessionEntry("s1", "abcdef0123456789", "act-1", "learner-7")], data_format="x"
+        DAG_ID, "run-1", "b1", [SessionEntry("s1", "abcdef0123456789", "act-1", "learner-7")], data_format="x"
     )
     ledger.record_submission("b1", "job-1")
     ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
@@ -38,7 +40,7 @@ def test_a_learners_deliveries_are_listed_oldest_first(
         "completed",
         "completed, verified",
     ]
-    assert "run run-1, job job-1" in lines[-1] and "content abcdef012345" in lines[-1]
+    assert f"{DAG_ID} run run-1, job job-1" in lines[-1] and "content abcdef012345" in lines[-1]
     assert "session s1 (user learner-7, activity act-1)" in lines[0]
 
 

@@ -22,6 +22,8 @@ from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 from learnosity_provider.sensors import LearnosityJobsSensor, flatten_references
 from learnosity_provider.triggers import LearnosityJobsTrigger
 
+DAG_ID = "learnosity_template_submission"
+
 KEY, SECRET = "emulatordemokey1", "emulator-demo-secret"
 TEMPLATE = {
     "items": [{"questions": [{"id": "q1", "type": "mcq", "options": [{"value": "0"}, {"value": "1"}]}]}]
@@ -54,7 +56,7 @@ def _wait_done(emulator: EmulatorServer, timeout: float = 10) -> None:
 
 
 def _context() -> Any:
-    return {"ti": SimpleNamespace(start_date=datetime.now(UTC))}
+    return {"ti": SimpleNamespace(start_date=datetime.now(UTC)), "dag": SimpleNamespace(dag_id=DAG_ID)}
 
 
 def test_references_are_flattened_from_mapped_shard_results() -> None:
@@ -168,7 +170,7 @@ def _sent(ledger: Ledger, run_id: str, refs: list[str], sizes: list[int]) -> Non
     """Batches of `sizes` sessions, each posted as the job of the same position."""
     for number, (ref, size) in enumerate(zip(refs, sizes, strict=True)):
         entries = [SessionEntry(f"{run_id}-{number}-{i}", "h", "a1", f"u{i}") for i in range(size)]
-        ledger.stage(run_id, f"{run_id}-b{number}", entries, data_format="from_template")
+        ledger.stage(DAG_ID, run_id, f"{run_id}-b{number}", entries, data_format="from_template")
         ledger.record_submission(f"{run_id}-b{number}", ref)
 
 

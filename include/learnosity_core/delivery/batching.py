@@ -35,6 +35,7 @@ class Batcher:
         self,
         stage: StoragePath,
         ledger: Ledger,
+        dag_id: str,
         run_id: str,
         data_format: DataFormat,
         batch_size: int = MAX_SESSIONS_PER_SET,
@@ -43,6 +44,7 @@ class Batcher:
             raise ValueError(f"batch_size must be 1 to {MAX_SESSIONS_PER_SET}, got {batch_size}")
         self.stage = stage
         self.ledger = ledger
+        self.dag_id = dag_id
         self.run_id = run_id
         self.data_format = data_format
         self.batch_size = batch_size
@@ -62,7 +64,9 @@ class Batcher:
         if not pending:
             return
         self._numbers[group] += 1
-        batch_id = f"{safe_name(self.run_id)}-{safe_name(group)}-{self._numbers[group]:05d}"
+        # Unique in the ledger: run ids are unique only within their DAG.
+        run = f"{safe_name(self.dag_id)}-{safe_name(self.run_id)}"
+        batch_id = f"{run}-{safe_name(group)}-{self._numbers[group]:05d}"
         sessions = [session for session, _ in pending]
         session_ids = [s.session_id for s in sessions]
         entries = [entry for _, entry in pending]
@@ -75,7 +79,12 @@ class Batcher:
             )
             name = write_batch(self.stage, batch)
         self.ledger.stage(
-            self.run_id, batch_id, sessions, data_format=self.data_format, activity_id=activity_id
+            self.dag_id,
+            self.run_id,
+            batch_id,
+            sessions,
+            data_format=self.data_format,
+            activity_id=activity_id,
         )
         self.sessions_per_batch[name] = len(pending)
         self.group_of_batch[name] = group

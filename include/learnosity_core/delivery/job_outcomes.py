@@ -245,7 +245,9 @@ def session_outcomes(
     return outcomes
 
 
-def _sent_orders(ledger: Ledger, stage: StoragePath, run_id: str) -> Callable[[str], Sequence[str]]:
+def _sent_orders(
+    ledger: Ledger, stage: StoragePath, dag_id: str, run_id: str
+) -> Callable[[str], Sequence[str]]:
     """job reference -> its session ids as sent, read from the staged batch (ledger read once, lazily)."""
     batches: dict[str, str] = {}
 
@@ -253,7 +255,7 @@ def _sent_orders(ledger: Ledger, stage: StoragePath, run_id: str) -> Callable[[s
         if not batches:
             batches.update(
                 (row.job_reference, row.batch_id)
-                for row in ledger.sessions_of_run(run_id)
+                for row in ledger.sessions_of_run(dag_id, run_id)
                 if row.job_reference is not None and row.batch_id is not None
             )
         return read_batch(stage, batch_file(batches[reference])).session_ids
@@ -262,13 +264,13 @@ def _sent_orders(ledger: Ledger, stage: StoragePath, run_id: str) -> Callable[[s
 
 
 def record_jobs(
-    client: JobReader, ledger: Ledger, run_id: str, stage: StoragePath | None = None
+    client: JobReader, ledger: Ledger, dag_id: str, run_id: str, stage: StoragePath | None = None
 ) -> RecordResult:
     """Read every job of the run once and write each session's outcome (and job errors) to the ledger.
     With the run's `stage`, errors that name a session only by its position in the batch count too."""
-    jobs_sessions = ledger.jobs_of_run(run_id)
+    jobs_sessions = ledger.jobs_of_run(dag_id, run_id)
     jobs = {job.reference: job for job in client.get_jobs(list(jobs_sessions))} if jobs_sessions else {}
-    orders = _sent_orders(ledger, stage, run_id) if stage is not None else None
+    orders = _sent_orders(ledger, stage, dag_id, run_id) if stage is not None else None
     counts: Counter[str] = Counter()
     pending: list[tuple[str, str, Sequence[SessionOutcome]]] = []
     for reference, session_ids in jobs_sessions.items():

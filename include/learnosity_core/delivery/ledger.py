@@ -52,6 +52,7 @@ sessions_table = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("error", sa.Text),
     sa.Column("verified", sa.Boolean),
+    sa.Column("dag_id", sa.String(255)),  # with run_id, the Airflow run (run ids are unique per DAG)
     sa.Column("run_id", sa.String(255), index=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -61,6 +62,7 @@ batches_table = sa.Table(
     "learnosity_ledger_batches",
     metadata,
     sa.Column("batch_id", sa.String(255), primary_key=True),
+    sa.Column("dag_id", sa.String(255)),
     sa.Column("run_id", sa.String(255), index=True, nullable=False),
     sa.Column("activity_id", sa.String(255)),
     sa.Column("session_count", sa.Integer, nullable=False),
@@ -100,6 +102,7 @@ history_table = sa.Table(
     sa.Column("user_id", sa.String(255), index=True),
     sa.Column("activity_id", sa.String(255)),
     sa.Column("content_hash", sa.String(64)),
+    sa.Column("dag_id", sa.String(255)),
     sa.Column("run_id", sa.String(255)),
     sa.Column("batch_id", sa.String(255)),
     sa.Column("job_reference", sa.String(64)),
@@ -113,6 +116,7 @@ _HISTORY_FROM_SESSIONS = [
     "user_id",
     "activity_id",
     "content_hash",
+    "dag_id",
     "run_id",
     "batch_id",
     "job_reference",
@@ -171,6 +175,7 @@ class SessionRow(BaseModel):
     status: SessionStatus
     error: str | None = None
     verified: bool | None = None
+    dag_id: str | None = None
     run_id: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -185,6 +190,7 @@ class HistoryRow(BaseModel):
     user_id: str | None = None
     activity_id: str | None = None
     content_hash: str | None = None
+    dag_id: str | None = None
     run_id: str | None = None
     batch_id: str | None = None
     job_reference: str | None = None
@@ -192,6 +198,11 @@ class HistoryRow(BaseModel):
     verified: bool | None = None
     error: str | None = None
     recorded_at: datetime
+
+
+def _of_run(table: sa.Table, dag_id: str, run_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The rows of one Airflow run: its id is unique only within its DAG."""
+    return (table.c.dag_id == dag_id, table.c.run_id == run_id)
 
 
 def _remember(conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
@@ -384,6 +395,7 @@ class Ledger:
 
     def stage(
         self,
+        dag_id: str,
         run_id: str,
         batch_id: str,
         entries: Sequence[SessionEntry],
@@ -405,6 +417,7 @@ class Ledger:
                 "status": SessionStatus.STAGED.value,
                 "error": None,
                 "verified": None,
+                "dag_id": dag_id,
                 "run_id": run_id,
                 "created_at": now,
                 "updated_at": now,
@@ -417,11 +430,17 @@ class Ledger:
             conn.execute(sa.delete(batches_table).where(batches_table.c.batch_id == batch_id))
             conn.execute(
                 sa.insert(batches_table).values(
-                    batch_id=batch_id, run_id=run_id, activity_id=activity_id, session_count=len(entries)
+                    batch_id=batch_id,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    activity_id=activity_id,
+                    session_count=len(entries),
                 )
             )
 
-    def quarantine(self, run_id: str, data_format: str, problems: Mapping[str, tuple[str, str, str]]) -> None:
+    def quarantine(
+        self, dag_id: str, run_id: str, data_format: str, problems: Mapping[str, tuple[str, str, str]]
+    ) -> None:
         """Record held-back sessions: session id -> (activity_id, user_id, reason). A session id
         the ledger knows as another learner's or activity's keeps its owner's record."""
         now = _now()
@@ -438,6 +457,7 @@ class Ledger:
                 "status": SessionStatus.QUARANTINED.value,
                 "error": reason,
                 "verified": None,
+                "dag_id": dag_id,
                 "run_id": run_id,
                 "created_at": now,
                 "updated_at": now,
@@ -486,6 +506,7 @@ class Ledger:
                 conn.execute(
                     sa.insert(batches_table).values(
                         batch_id=part_id,
+                        dag_id=parent.dag_id,
                         run_id=parent.run_id,
                         activity_id=parent.activity_id,
                         session_count=len(session_ids),
@@ -639,25 +660,25 @@ class Ledger:
 
     # -- reads for reporting -----------------------------------------------------------------------
 
-    def jobs_of_run(self, run_id: str) -> dict[str, list[str]]:
+    def jobs_of_run(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
         """job reference -> session ids it carried, for the sessions of this run."""
         jobs: dict[str, list[str]] = {}
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(sessions_table.c.job_reference, sessions_table.c.session_id).where(
-                    sessions_table.c.run_id == run_id, sessions_table.c.job_reference.is_not(None)
+                    *_of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None)
                 )
             )
             for ref, sid in rows:
                 jobs.setdefault(ref, []).append(sid)
         return jobs
 
-    def job_statuses(self, run_id: str) -> dict[str, str | None]:
+    def job_statuses(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """job reference -> the status last recorded for it, for the jobs of this run."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(batches_table.c.job_reference, batches_table.c.job_status).where(
-                    batches_table.c.run_id == run_id, batches_table.c.job_reference.is_not(None)
+                    *_of_run(batches_table, dag_id, run_id), batches_table.c.job_reference.is_not(None)
                 )
             )
             return {ref: status for ref, status in rows}
@@ -674,7 +695,7 @@ class Ledger:
         with self._engine.connect() as conn:
             return [HistoryRow.model_validate(dict(r._mapping)) for r in conn.execute(query)]
 
-    def sessions_of_run(self, run_id: str) -> list[SessionRow]:
+    def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(sessions_table).where(sessions_table.c.run_id == run_id))
+            rows = conn.execute(sa.select(sessions_table).where(*_of_run(sessions_table, dag_id, run_id)))
             return [SessionRow.model_validate(dict(r._mapping)) for r in rows]

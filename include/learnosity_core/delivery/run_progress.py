@@ -64,7 +64,7 @@ class RunProgress(BaseModel):
         )
 
 
-def run_progress(ledger: Ledger, run_id: str) -> RunProgress:
+def run_progress(ledger: Ledger, dag_id: str, run_id: str) -> RunProgress:
     """The run's sessions counted by status in the ledger, in two small aggregate queries."""
     sessions = sessions_table.c
     with ledger.engine.connect() as conn:
@@ -74,11 +74,13 @@ def run_progress(ledger: Ledger, run_id: str) -> RunProgress:
                 sa.func.count(),
                 sa.func.count().filter(sessions.verified.is_(True)),
             )
-            .where(sessions.run_id == run_id, sessions.status.in_(_ON_THEIR_WAY))
+            .where(sessions.dag_id == dag_id, sessions.run_id == run_id, sessions.status.in_(_ON_THEIR_WAY))
             .group_by(sessions.status)
         ).all()
         first_sent = conn.execute(
-            sa.select(sa.func.min(batches_table.c.submitted_at)).where(batches_table.c.run_id == run_id)
+            sa.select(sa.func.min(batches_table.c.submitted_at)).where(
+                batches_table.c.dag_id == dag_id, batches_table.c.run_id == run_id
+            )
         ).scalar()
     by_status = {SessionStatus(status): count for status, count, _ in rows}
     if first_sent is not None and first_sent.tzinfo is None:

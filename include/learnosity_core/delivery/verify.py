@@ -69,10 +69,10 @@ def compare_sessions(
     return {sid: compare_session(entry, found.get(sid)) for sid, entry in sent.items()}
 
 
-def _completed_by_batch(ledger: Ledger, run_id: str) -> dict[str, set[str]]:
+def _completed_by_batch(ledger: Ledger, dag_id: str, run_id: str) -> dict[str, set[str]]:
     """batch id -> the run's completed sessions in it that can be read back (ids only: small)."""
     batches: dict[str, set[str]] = {}
-    for row in ledger.sessions_of_run(run_id):
+    for row in ledger.sessions_of_run(dag_id, run_id):
         if (
             row.status == SessionStatus.COMPLETED
             and row.batch_id is not None
@@ -126,6 +126,7 @@ def verify_run(
     client: SessionReader,
     ledger: Ledger,
     stage: StoragePath,
+    dag_id: str,
     run_id: str,
     *,
     concurrency: int = READ_CONCURRENCY,
@@ -137,7 +138,7 @@ def verify_run(
     the GET limit); each read's sent entries and stored records are compared and recorded as it
     ends, so memory holds a few reads, never the run.
     """
-    completed = _completed_by_batch(ledger, run_id)
+    completed = _completed_by_batch(ledger, dag_id, run_id)
     progress = Progress(sum(len(ids) for ids in completed.values()), "read back", log, unit="sessions")
     verified = mismatched = 0
 

@@ -120,6 +120,7 @@ def plan_replay(
     table_blobs: Iterable[tuple[str, str]],
     ledger: Ledger,
     stage: StoragePath,
+    dag_id: str,
     run_id: str,
     *,
     dry_run: bool = False,
@@ -221,7 +222,7 @@ def plan_replay(
         warning_codes.update(w.code for w in c.session.warnings)
     summary.warnings_by_code = dict(warning_codes)
     if not dry_run:
-        batcher = Batcher(stage, ledger, run_id, "failed_submission", MAX_SESSIONS_PER_SET)
+        batcher = Batcher(stage, ledger, dag_id, run_id, "failed_submission", MAX_SESSIONS_PER_SET)
         for c in ready:
             session = c.session
             batcher.add(

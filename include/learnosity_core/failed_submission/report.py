@@ -294,8 +294,8 @@ def publish_replay_report(
     key = lease_key(landing)
     try:
         summary = read_plan_summary(stage, ReplaySummary)
-        sessions = ledger.sessions_of_run(run_id)
-        job_statuses = ledger.job_statuses(run_id)
+        sessions = ledger.sessions_of_run(dag_id, run_id)
+        job_statuses = ledger.job_statuses(dag_id, run_id)
         if not summary.dry_run and summary.busy_with is None:
             holder = ledger.acquire_lease(key, run_id, LEASE_TTL)
             if holder is None:

@@ -213,7 +213,7 @@ def plan_template_run(
     counts: dict[str, ActivityCounts] = defaultdict(ActivityCounts)
     for activity_id, reason in held_back.items():
         counts[activity_id].held_back = reason
-    batcher = Batcher(stage, ledger, request.run_id, "from_template", request.batch_size)
+    batcher = Batcher(stage, ledger, dag_id, request.run_id, "from_template", request.batch_size)
     progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
@@ -227,7 +227,7 @@ def plan_template_run(
         for result in transform_chunks(counted, TemplateIndex(found.templates), claims):
             problems = _record_quarantine(result.quarantine, counts, quarantine, recorded)
             if problems and not request.dry_run:
-                ledger.quarantine(request.run_id, "from_template", problems)
+                ledger.quarantine(dag_id, request.run_id, "from_template", problems)
             _record_warnings(result.warnings, counts)
             _stage_sessions(result.sessions, counts, ledger, batcher, request)
     shards = batcher.finish(request.max_shards)

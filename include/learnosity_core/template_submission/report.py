@@ -287,7 +287,7 @@ def publish_template_report(
     wait never finished, held-back activities and a quarantine share over the limit thus fall
     in the next window again."""
     plan = read_plan_summary(stage, PlanSummary)
-    sessions = ledger.sessions_of_run(run_id)
+    sessions = ledger.sessions_of_run(dag_id, run_id)
     report = build_template_report(
         dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions, refusal(stage)
     )

@@ -122,6 +122,7 @@ class LearnosityReplayPlanOperator(BaseOperator):
             warehouse_blobs(self.warehouse_conn_id),
             resources.ledger(self.state_conn_id),
             resources.stage_path(dag_id, run_id),
+            dag_id,
             run_id,
             dry_run=dry_run,
             strict=strict,

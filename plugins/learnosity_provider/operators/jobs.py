@@ -33,5 +33,5 @@ class LearnosityRecordJobsOperator(BaseOperator):
             failing_fast(self.learnosity_conn_id),
             LearnosityHook(self.learnosity_conn_id).get_client() as client,
         ):
-            result = record_jobs(client, resources.ledger(self.state_conn_id), run_id, stage)
+            result = record_jobs(client, resources.ledger(self.state_conn_id), dag_id, run_id, stage)
         return result.model_dump()

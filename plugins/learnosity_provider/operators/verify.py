@@ -40,7 +40,6 @@ class LearnosityVerifyOperator(BaseOperator):
             failing_fast(self.learnosity_conn_id),
             LearnosityHook(self.learnosity_conn_id).get_client() as client,
         ):
-            result = verify_run(
-                client, resources.ledger(self.state_conn_id), resources.stage_path(dag_id, run_id), run_id
-            )
+            ledger = resources.ledger(self.state_conn_id)
+            result = verify_run(client, ledger, resources.stage_path(dag_id, run_id), dag_id, run_id)
         return result.model_dump()

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from learnosity_core.delivery.ledger import HistoryRow
 from learnosity_provider import resources
 from learnosity_provider.ui.auth import PipelineReader
+from learnosity_provider.ui.links import report_path
 from learnosity_provider.ui.pages import page
 
 router = APIRouter()
@@ -67,4 +68,5 @@ def lookup_page(
         asked=asked,
         sessions=by_session(rows),
         problem=problem,
+        report_path=report_path,
     )

@@ -66,7 +66,7 @@ def find_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
 
 def _progress(view: RunView) -> None:
     try:
-        view.progress = run_progress(resources.ledger(), view.run_id)
+        view.progress = run_progress(resources.ledger(), view.dag_id, view.run_id)
     except Exception as exc:  # the page still lists the run; it says why the counters are missing
         log.warning("Could not read the ledger for %s %s (%s)", view.dag_id, view.run_id, type(exc).__name__)
         view.progress_error = f"the ledger could not be read ({type(exc).__name__}: {exc})"

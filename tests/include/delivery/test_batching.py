@@ -13,6 +13,8 @@ from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.staging import StagedBatch, read_batch, read_shard
 
+DAG_ID = "learnosity_template_submission"
+
 RUN = "manual__2026-11-22T02:00:00+00:00"
 
 
@@ -33,7 +35,7 @@ def test_batches_stay_within_size_never_mix_groups_and_hold_every_session_once(
 ) -> None:
     groups = {"act-a": 7, "act-b": 5, "act-c": 3}
     added: dict[str, SessionEntry] = {}
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=3)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=3)
     for n in range(max(groups.values())):  # interleaved, as rows of several activities arrive
         for group, count in groups.items():
             if n < count:
@@ -53,7 +55,7 @@ def test_batches_stay_within_size_never_mix_groups_and_hold_every_session_once(
         seen += batch.session_ids
     assert sorted(seen) == sorted(added)  # each exactly once
 
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert set(rows) == set(added)
     batch_of = {sid: b.batch_id for b in batches.values() for sid in b.session_ids}
     for sid, row in rows.items():
@@ -69,24 +71,27 @@ def test_batches_stay_within_size_never_mix_groups_and_hold_every_session_once(
 
 
 def test_a_full_batch_is_written_and_staged_before_finish(stage: Path, ledger: Ledger) -> None:
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=2)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=2)
     first, second, third = (_session("act-a", n) for n in range(3))
     batcher.add("act-a", first, _entry(first))
-    assert not (stage / "batches").exists() and ledger.sessions_of_run(RUN) == []
+    assert not (stage / "batches").exists() and ledger.sessions_of_run(DAG_ID, RUN) == []
     batcher.add("act-a", second, _entry(second))
     (name,) = _batch_files(stage)
     assert read_batch(stage, name).session_ids == [first.session_id, second.session_id]
-    assert {r.session_id for r in ledger.sessions_of_run(RUN)} == {first.session_id, second.session_id}
+    assert {r.session_id for r in ledger.sessions_of_run(DAG_ID, RUN)} == {
+        first.session_id,
+        second.session_id,
+    }
 
     batcher.add("act-a", third, _entry(third))
     assert len(_batch_files(stage)) == 1  # the partial batch waits for finish
     batcher.finish(max_shards=4)
     assert len(_batch_files(stage)) == 2
-    assert len(ledger.sessions_of_run(RUN)) == 3
+    assert len(ledger.sessions_of_run(DAG_ID, RUN)) == 3
 
 
 def test_batch_names_are_file_safe_and_numbered_per_group(stage: Path, ledger: Ledger) -> None:
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=1)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=1)
     for n in range(2):
         session = _session("act/1", n)
         batcher.add("act/1", session, _entry(session))
@@ -94,7 +99,10 @@ def test_batch_names_are_file_safe_and_numbered_per_group(stage: Path, ledger: L
     names = sorted(_batch_files(stage))
     assert len(names) == 2
     assert all(
-        re.fullmatch(r"manual__2026-11-22T02_00_00_00_00-[0-9a-f]{8}-act_1-[0-9a-f]{8}-0000[12]\.json", n)
+        re.fullmatch(
+            r"learnosity_template_submission-manual__2026-11-22T02_00_00_00_00-[0-9a-f]{8}-act_1-[0-9a-f]{8}-0000[12]\.json",
+            n,
+        )
         for n in names
     )
     assert [n[-10:] for n in names] == ["00001.json", "00002.json"]
@@ -107,7 +115,7 @@ def test_template_entries_are_embedded_byte_for_byte(stage: Path, ledger: Ledger
         '{"session_id": "s2",  "user_id": "Zürich – ü", "responses": [{"value": 1.50}]}',
         '{"z":1,"a":{"nested":[null,true,"\\u00e9"]},"session_id":"s3"}',
     ]
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=50)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=50)
     for n, entry in enumerate(entries, start=1):
         batcher.add("act-1", SessionEntry(f"s{n}", f"h{n}", "act-1", f"u{n}"), entry)
     batcher.finish(max_shards=1)
@@ -123,7 +131,7 @@ def test_template_entries_are_embedded_byte_for_byte(stage: Path, ledger: Ledger
 
 def test_failed_submission_blobs_are_written_as_strings(stage: Path, ledger: Ledger) -> None:
     blobs = ["eyJzZXNzaW9uX2lkIjoiMSJ9", "eyJhIjoiYiJ9", "e30="]
-    batcher = Batcher(stage, ledger, RUN, "failed_submission", batch_size=2)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "failed_submission", batch_size=2)
     for n, blob in enumerate(blobs):
         batcher.add("replay", SessionEntry(f"s{n}", f"h{n}", "act-1", f"u{n}"), blob)
     batcher.finish(max_shards=1)
@@ -133,7 +141,7 @@ def test_failed_submission_blobs_are_written_as_strings(stage: Path, ledger: Led
     assert all(b.data_format == "failed_submission" and b.activity_id is None for b in batches)
     raw = json.loads((stage / "batches" / sorted(_batch_files(stage))[0]).read_text(encoding="utf-8"))
     assert raw["entries"] == blobs[:2]
-    rows = ledger.sessions_of_run(RUN)
+    rows = ledger.sessions_of_run(DAG_ID, RUN)
     assert {r.data_format for r in rows} == {"failed_submission"}
     assert {r.status for r in rows} == {SessionStatus.STAGED}
 
@@ -142,7 +150,7 @@ def test_failed_submission_blobs_are_written_as_strings(stage: Path, ledger: Led
 def test_finish_spreads_batches_over_at_most_max_shards(
     stage: Path, ledger: Ledger, batches: int, max_shards: int, expected_shards: int
 ) -> None:
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=2)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=2)
     total = 2 * batches - 1  # the last batch is a partial one
     for n in range(total):
         session = _session("act-a", n)
@@ -166,20 +174,20 @@ def test_finish_spreads_batches_over_at_most_max_shards(
 
 
 def test_finish_with_nothing_added_stages_nothing(stage: Path, ledger: Ledger) -> None:
-    assert Batcher(stage, ledger, RUN, "from_template").finish(max_shards=4) == []
-    assert ledger.sessions_of_run(RUN) == []
+    assert Batcher(stage, ledger, DAG_ID, RUN, "from_template").finish(max_shards=4) == []
+    assert ledger.sessions_of_run(DAG_ID, RUN) == []
     assert not (stage / "batches").exists()
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 51, 1000])
 def test_an_invalid_batch_size_is_refused(stage: Path, ledger: Ledger, batch_size: int) -> None:
     with pytest.raises(ValueError, match=f"batch_size must be 1 to 50, got {batch_size}"):
-        Batcher(stage, ledger, RUN, "from_template", batch_size=batch_size)
+        Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=batch_size)
 
 
 @pytest.mark.parametrize("batch_size", [1, 50])
 def test_the_bounds_of_batch_size_are_accepted(stage: Path, ledger: Ledger, batch_size: int) -> None:
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=batch_size)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=batch_size)
     for n in range(51):
         session = _session("act-a", n)
         batcher.add("act-a", session, _entry(session))
@@ -189,7 +197,7 @@ def test_the_bounds_of_batch_size_are_accepted(stage: Path, ledger: Ledger, batc
 
 
 def test_groups_with_the_same_safe_name_keep_separate_batches(stage: Path, ledger: Ledger) -> None:
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=50)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=50)
     for group in ("act/1", "act:1"):
         session = _session(group, 0)
         batcher.add(group, session, _entry(session))

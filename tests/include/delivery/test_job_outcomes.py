@@ -23,6 +23,8 @@ from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer, Faults
 from learnosity_devtools.emulator.api import HALT_REASON
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 
+DAG_ID = "learnosity_template_submission"
+
 SESSIONS = ["s1", "s2", "s3"]
 NOT_STORED = "job j1 completed without storing this session"
 REJECTED = "job j1 rejected this session"
@@ -271,7 +273,7 @@ def _session(user: int, answer: str = "photosynthesis", character_count: int | N
 
 def _stage(stage: Path, ledger: Ledger, sessions: list[dict[str, Any]], batch_size: int = 2) -> Shard:
     write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size)
     for n, doc in enumerate(sessions):
         entry = SessionEntry(doc["session_id"], f"hash-{n}", ACTIVITY, doc["user_id"])
         batcher.add(ACTIVITY, entry, json.dumps(doc))
@@ -299,9 +301,9 @@ def test_record_jobs_marks_stored_sessions_completed_and_rejected_ones_failed(
     submitted = submit_shard(client, ledger, stage, shard)
     _await_jobs(client, submitted.job_references)
 
-    result = record_jobs(client, ledger, RUN)
+    result = record_jobs(client, ledger, DAG_ID, RUN)
     assert (result.jobs, result.completed, result.failed) == (3, 4, 1)
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert {rows[s["session_id"]].status for s in good} == {SessionStatus.COMPLETED}
     assert all(rows[s["session_id"]].error is None for s in good)
     failed = rows[bad["session_id"]]
@@ -322,9 +324,9 @@ def test_with_the_documented_answer_every_session_of_a_completed_job_is_recorded
     jobs = _await_jobs(client, submit_shard(client, ledger, stage, shard).job_references)
     assert {job.data for job in jobs} == {None}
 
-    result = record_jobs(client, ledger, RUN, stage)
+    result = record_jobs(client, ledger, DAG_ID, RUN, stage)
     assert (result.jobs, result.completed, result.failed) == (3, 5, 0)
-    assert {row.status for row in ledger.sessions_of_run(RUN)} == {SessionStatus.COMPLETED}
+    assert {row.status for row in ledger.sessions_of_run(DAG_ID, RUN)} == {SessionStatus.COMPLETED}
     assert bad["session_id"] not in {s["session_id"] for s in emulator.stored_sessions()}
 
 
@@ -332,10 +334,10 @@ def test_with_the_documented_answer_every_session_of_a_completed_job_is_recorded
 def test_record_jobs_again_gives_the_same_outcome(client: DataApiClient, ledger: Ledger, stage: Path) -> None:
     shard = _stage(stage, ledger, [_session(n) for n in range(3)])
     _await_jobs(client, submit_shard(client, ledger, stage, shard).job_references)
-    first = record_jobs(client, ledger, RUN)
+    first = record_jobs(client, ledger, DAG_ID, RUN)
     assert first.completed == 3 and first.failed == 0 and first.jobs == 2
-    assert record_jobs(client, ledger, RUN) == first
-    assert {row.status for row in ledger.sessions_of_run(RUN)} == {SessionStatus.COMPLETED}
+    assert record_jobs(client, ledger, DAG_ID, RUN) == first
+    assert {row.status for row in ledger.sessions_of_run(DAG_ID, RUN)} == {SessionStatus.COMPLETED}
 
 
 @pytest.mark.parametrize(
@@ -353,9 +355,9 @@ def test_a_halted_job_fails_its_sessions_with_the_halt_reason(
     halted = [job.reference for job in jobs if job.status == JobStatus.HALTED]
     assert len(halted) == 1
 
-    result = record_jobs(client, ledger, RUN)
+    result = record_jobs(client, ledger, DAG_ID, RUN)
     assert (result.jobs, result.completed, result.failed) == (2, 2, 2)
-    for row in ledger.sessions_of_run(RUN):
+    for row in ledger.sessions_of_run(DAG_ID, RUN):
         if row.job_reference in halted:
             assert row.status == SessionStatus.FAILED
             assert row.error == f"job {row.job_reference} halted: {reason}"
@@ -371,10 +373,10 @@ def test_unfinished_and_unknown_jobs_fail_their_sessions(tmp_path: Path, ledger:
         lost = read_batch(stage, read_shard(stage, shard.shard)[0])
         unknown = "00000000-0000-0000-0000-000000000000"
         ledger.record_submission(lost.batch_id, unknown)  # a reference the API never gave out
-        result = record_jobs(client, ledger, RUN)
+        result = record_jobs(client, ledger, DAG_ID, RUN)
 
     assert (result.jobs, result.completed, result.failed) == (2, 0, 4)
-    for row in ledger.sessions_of_run(RUN):
+    for row in ledger.sessions_of_run(DAG_ID, RUN):
         assert row.status == SessionStatus.FAILED
         if row.session_id in lost.session_ids:
             assert row.error == f"job {unknown} unknown to the Data API"
@@ -386,10 +388,10 @@ def test_a_run_without_jobs_records_nothing_and_asks_nothing(
     client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
 ) -> None:
     _stage(stage, ledger, [_session(1)])  # staged, never submitted
-    result = record_jobs(client, ledger, RUN)
+    result = record_jobs(client, ledger, DAG_ID, RUN)
     assert (result.jobs, result.completed, result.failed) == (0, 0, 0)
     assert emulator.stats()["total"] == 0
-    assert [row.status for row in ledger.sessions_of_run(RUN)] == [SessionStatus.STAGED]
+    assert [row.status for row in ledger.sessions_of_run(DAG_ID, RUN)] == [SessionStatus.STAGED]
 
 
 class _Answers:
@@ -409,9 +411,9 @@ def test_with_the_stage_an_error_naming_a_position_fails_that_session(ledger: Le
     ledger.record_submission(batch.batch_id, "job-1")
     answers = _Answers({"errors": [{"index": 1, "code": "E1", "message": "second one"}]})
 
-    assert record_jobs(answers, ledger, RUN).failed == 0  # no stage: the position names nothing
-    result = record_jobs(answers, ledger, RUN, stage)
+    assert record_jobs(answers, ledger, DAG_ID, RUN).failed == 0  # no stage: the position names nothing
+    result = record_jobs(answers, ledger, DAG_ID, RUN, stage)
     assert (result.completed, result.failed) == (2, 1)
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert rows[batch.session_ids[1]].error == "E1: second one"
     assert {rows[batch.session_ids[i]].status for i in (0, 2)} == {SessionStatus.COMPLETED}

@@ -17,6 +17,8 @@ from learnosity_core.delivery.ledger import (
     Standing,
 )
 
+DAG_ID = "learnosity_template_submission"
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def ledger(
@@ -30,7 +32,7 @@ def ledger(
 
 def _stage(ledger: Ledger, run: str, batch: str, *pairs: tuple[str, str]) -> None:
     entries = [SessionEntry(sid, digest, "act-1", f"user-{sid}") for sid, digest in pairs]
-    ledger.stage(run, batch, entries, data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, run, batch, entries, data_format="from_template", activity_id="act-1")
 
 
 def test_only_completed_sessions_with_the_same_content_count_as_delivered(ledger: Ledger) -> None:
@@ -85,13 +87,28 @@ def test_standing_returns_only_the_sessions_not_completed_with_the_same_content(
     }, "'done' completed with this content: left out"
 
 
+def test_runs_of_two_dags_with_the_same_run_id_stay_apart(ledger: Ledger) -> None:
+    """Airflow's run ids are unique per DAG only: both DAGs scheduled at 02:00 share one."""
+    run = "scheduled__2026-12-01T02:00:00+00:00"
+    ledger.stage("nightly", run, "nightly-b1", [SessionEntry("s1", "h1", "act-1", "u1")], data_format="x")
+    ledger.stage("reconcile", run, "reconcile-b1", [SessionEntry("s2", "h2", "act-1", "u2")], data_format="x")
+    ledger.record_submission("nightly-b1", "job-1")
+
+    assert [r.session_id for r in ledger.sessions_of_run("nightly", run)] == ["s1"]
+    assert [r.session_id for r in ledger.sessions_of_run("reconcile", run)] == ["s2"]
+    assert ledger.jobs_of_run("nightly", run) == {"job-1": ["s1"]}
+    assert ledger.jobs_of_run("reconcile", run) == {}
+    assert ledger.job_statuses("reconcile", run) == {}
+    assert [h.dag_id for h in ledger.history(session_id="s2")] == ["reconcile"]
+
+
 def test_a_batch_with_a_job_reference_is_not_posted_again(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b1", ("s1", "h1"))
     assert ledger.job_for_batch("b1") is None
     ledger.record_submission("b1", "job-1")
     assert ledger.job_for_batch("b1") == "job-1"
-    assert ledger.jobs_of_run("run-1") == {"job-1": ["s1"]}
-    rows = ledger.sessions_of_run("run-1")
+    assert ledger.jobs_of_run(DAG_ID, "run-1") == {"job-1": ["s1"]}
+    rows = ledger.sessions_of_run(DAG_ID, "run-1")
     assert [(r.session_id, r.status, r.job_reference) for r in rows] == [("s1", "submitted", "job-1")]
 
 
@@ -104,7 +121,7 @@ def test_the_status_last_recorded_for_each_job_of_a_run(ledger: Ledger) -> None:
     ledger.record_submission("b2", "job-2")
     ledger.record_submission("b4", "job-4")
     ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
-    assert ledger.job_statuses("run-1") == {"job-1": "completed", "job-2": "queued"}
+    assert ledger.job_statuses(DAG_ID, "run-1") == {"job-1": "completed", "job-2": "queued"}
 
 
 def test_restaging_a_session_in_a_new_run_replaces_its_state(ledger: Ledger) -> None:
@@ -113,13 +130,13 @@ def test_restaging_a_session_in_a_new_run_replaces_its_state(ledger: Ledger) -> 
     ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
     _stage(ledger, "run-2", "b2", ("s1", "h2"))
     assert ledger.delivered([("s1", "h1")]) == set()
-    assert [r.run_id for r in ledger.sessions_of_run("run-2")] == ["run-2"]
-    assert ledger.sessions_of_run("run-1") == []
+    assert [r.run_id for r in ledger.sessions_of_run(DAG_ID, "run-2")] == ["run-2"]
+    assert ledger.sessions_of_run(DAG_ID, "run-1") == []
 
 
 def test_quarantined_sessions_are_recorded_with_their_reason(ledger: Ledger) -> None:
-    ledger.quarantine("run-1", "from_template", {"s9": ("act-1", "u9", "invalid_value: row 3 ...")})
-    (row,) = ledger.sessions_of_run("run-1")
+    ledger.quarantine(DAG_ID, "run-1", "from_template", {"s9": ("act-1", "u9", "invalid_value: row 3 ...")})
+    (row,) = ledger.sessions_of_run(DAG_ID, "run-1")
     assert row.status == "quarantined" and row.error.startswith("invalid_value")
 
 
@@ -154,7 +171,7 @@ def test_many_jobs_are_recorded_at_once_with_each_sessions_own_outcome(ledger: L
             ("job-3", "completed", mixed),
         ]
     )
-    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG_ID, "run-1")}
     assert {rows[s].status for s in ids["job-1"]} == {SessionStatus.COMPLETED}
     assert {(rows[s].status, rows[s].error) for s in ids["job-2"]} == {
         (SessionStatus.FAILED, "job job-2 halted: quota")
@@ -166,7 +183,11 @@ def test_many_jobs_are_recorded_at_once_with_each_sessions_own_outcome(ledger: L
         "job-3-s0200": "bad 200",
         "job-3-s0300": "bad 300",
     }
-    assert ledger.job_statuses("run-1") == {"job-1": "completed", "job-2": "halted", "job-3": "completed"}
+    assert ledger.job_statuses(DAG_ID, "run-1") == {
+        "job-1": "completed",
+        "job-2": "halted",
+        "job-3": "completed",
+    }
     assert [h.status for h in ledger.history(session_id="job-3-s0100")] == ["staged", "submitted", "failed"]
 
 
@@ -176,7 +197,7 @@ def test_many_verification_results_are_stored_set_based(ledger: Ledger) -> None:
     ledger.record_verification(
         {sid: None if n != 777 else "not found on read-back" for n, sid in enumerate(sids)}
     )
-    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG_ID, "run-1")}
     assert sum(1 for r in rows.values() if r.verified) == 1099
     assert (rows["s0777"].verified, rows["s0777"].status) == (False, SessionStatus.FAILED)
 
@@ -184,7 +205,7 @@ def test_many_verification_results_are_stored_set_based(ledger: Ledger) -> None:
 def test_verification_results_are_stored(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"))
     ledger.record_verification({"s1": None, "s2": "question q1: value differs on read-back"})
-    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG_ID, "run-1")}
     assert rows["s1"].verified is True
     assert rows["s2"].verified is False and "differs" in rows["s2"].error
 
@@ -202,7 +223,7 @@ def test_a_session_that_fails_read_back_is_no_longer_delivered(ledger: Ledger) -
     ledger.record_verification(
         {"s1": None, "s2": "question q1: value differs on read-back", "s3": "not found on read-back"}
     )
-    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG_ID, "run-1")}
     assert (rows["s1"].status, rows["s1"].verified, rows["s1"].error) == (SessionStatus.COMPLETED, True, None)
     assert (rows["s2"].status, rows["s2"].verified, rows["s2"].error) == (
         SessionStatus.FAILED,
@@ -259,12 +280,12 @@ def test_of_many_runs_asking_at_once_exactly_one_gets_the_lease(
 
 def test_the_history_keeps_every_delivery_of_a_session_beside_its_correction(ledger: Ledger) -> None:
     first = SessionEntry("s1", "hash-original", "act-1", "learner-7")
-    ledger.stage("run-1", "run-1/b1", [first], data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, "run-1", "run-1/b1", [first], data_format="from_template", activity_id="act-1")
     ledger.record_submission("run-1/b1", "job-1")
     ledger.record_job("job-1", "completed", [SessionOutcome("s1", SessionStatus.COMPLETED)])
     ledger.record_verification({"s1": None})
     corrected = SessionEntry("s1", "hash-corrected", "act-1", "learner-7")
-    ledger.stage("run-2", "run-2/b1", [corrected], data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, "run-2", "run-2/b1", [corrected], data_format="from_template", activity_id="act-1")
     ledger.record_submission("run-2/b1", "job-2")
     ledger.record_job("job-2", "completed", [SessionOutcome("s1", SessionStatus.FAILED, "halted")])
 
@@ -286,9 +307,9 @@ def test_the_history_keeps_every_delivery_of_a_session_beside_its_correction(led
 
 
 def test_rejections_and_quarantines_are_in_the_history(ledger: Ledger) -> None:
-    ledger.stage("run-1", "b1", [SessionEntry("s2", "h", "act-1", "u2")], data_format="from_template")
+    ledger.stage(DAG_ID, "run-1", "b1", [SessionEntry("s2", "h", "act-1", "u2")], data_format="from_template")
     ledger.record_rejection("b1", "rejected by the Data API: user_id is blank")
-    ledger.quarantine("run-1", "from_template", {"s3": ("act-1", "u3", "invalid_value: row 4")})
+    ledger.quarantine(DAG_ID, "run-1", "from_template", {"s3": ("act-1", "u3", "invalid_value: row 4")})
     assert [h.status for h in ledger.history(session_id="s2")] == [
         SessionStatus.STAGED,
         SessionStatus.REJECTED,

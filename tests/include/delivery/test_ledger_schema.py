@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from learnosity_core.delivery import ledger_schema
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus, Standing
 
+DAG_ID = "learnosity_template_submission"
+
 # The DDL `create_all` made in the release before migrations (tables only, as it created them).
 RELEASE_SCHEMA = [
     """CREATE TABLE learnosity_ledger_sessions (session_id VARCHAR(64) PRIMARY KEY,
@@ -65,17 +67,20 @@ def test_a_release_ledger_is_upgraded_keeping_every_row(engine: sa.Engine) -> No
 
     ledger = Ledger(engine)
 
-    assert ledger_schema.current(engine) == ledger.revision() == "0002"
+    assert ledger_schema.current(engine) == ledger.revision() == "0003"
     tables = set(sa.inspect(engine).get_table_names())
     assert {"learnosity_ledger_history", "learnosity_ledger_leases", ledger_schema.VERSION_TABLE} <= tables
     assert "alembic_version" not in tables, "Airflow's own version table is never touched"
-    (kept,) = ledger.sessions_of_run("run-1")
+    (kept,) = ledger.sessions_of_run("dag", "run-1")  # the DAG its run was recorded under
     assert (kept.session_id, kept.status, kept.content_hash, kept.verified) == ("s1", "completed", "h1", True)
+    assert ledger.job_statuses("dag", "run-1") == {"job-1": "completed"}
     assert ledger.job_for_batch("b1") == "job-1"
     assert ledger.last_window_end("dag") == WHEN.replace(tzinfo=UTC)
     assert ledger.standing({"s1": "h1"}) == {}, "delivered with this content"
     assert ledger.standing({"s1": "h9"}) == {"s1": Standing(SessionStatus.COMPLETED, same_content=False)}
-    ledger.stage("run-2", "b2", [SessionEntry("s2", "h2", "act-1", "u2")], data_format="from_template")
+    ledger.stage(
+        DAG_ID, "run-2", "b2", [SessionEntry("s2", "h2", "act-1", "u2")], data_format="from_template"
+    )
     assert [h.status for h in ledger.history(session_id="s2")] == [SessionStatus.STAGED]
 
 
@@ -83,7 +88,7 @@ def test_a_new_ledger_starts_at_the_newest_revision_and_upgrading_again_changes_
     engine: sa.Engine,
 ) -> None:
     Ledger(engine)
-    assert ledger_schema.current(engine) == "0002"
+    assert ledger_schema.current(engine) == "0003"
     ledger_schema._UPGRADED.clear()  # as a new process would
-    Ledger(engine).stage("run-1", "b1", [SessionEntry("s1", "h1", "act-1", "u1")], data_format="x")
-    assert ledger_schema.current(engine) == "0002"
+    Ledger(engine).stage(DAG_ID, "run-1", "b1", [SessionEntry("s1", "h1", "act-1", "u1")], data_format="x")
+    assert ledger_schema.current(engine) == "0003"

@@ -10,6 +10,8 @@ import pytest
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
 from learnosity_core.delivery.run_progress import JobsWait, RunProgress, run_progress
 
+DAG_ID = "learnosity_template_submission"
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
@@ -20,7 +22,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
 
 def _stage(ledger: Ledger, run: str, batch: str, *sessions: str) -> None:
     entries = [SessionEntry(sid, f"h-{sid}", "act-1", f"user-{sid}") for sid in sessions]
-    ledger.stage(run, batch, entries, data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, run, batch, entries, data_format="from_template", activity_id="act-1")
 
 
 def test_sessions_are_counted_by_how_far_they_got(ledger: Ledger) -> None:
@@ -28,7 +30,7 @@ def test_sessions_are_counted_by_how_far_they_got(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b2", "s4", "s5")
     _stage(ledger, "run-1", "b3", "s6")
     _stage(ledger, "run-other", "x1", "o1")
-    ledger.quarantine("run-1", "from_template", {"q1": ("act-1", "user-q1", "invalid_value")})
+    ledger.quarantine(DAG_ID, "run-1", "from_template", {"q1": ("act-1", "user-q1", "invalid_value")})
     ledger.record_submission("b1", "job-1")
     ledger.record_submission("b2", "job-2")
     ledger.record_job(
@@ -42,7 +44,7 @@ def test_sessions_are_counted_by_how_far_they_got(ledger: Ledger) -> None:
     )
     ledger.record_verification({"s1": None, "s2": "read-back differed"})
 
-    progress = run_progress(ledger, "run-1")
+    progress = run_progress(ledger, DAG_ID, "run-1")
 
     # s2 differed on read-back, so it is failed now; q1 was held back and is not planned.
     assert progress.model_dump(exclude={"first_sent_at"}) == {
@@ -61,7 +63,7 @@ def test_sessions_are_counted_by_how_far_they_got(ledger: Ledger) -> None:
 
 
 def test_a_run_with_nothing_staged_says_there_is_nothing_to_send(ledger: Ledger) -> None:
-    progress = run_progress(ledger, "dry-run")
+    progress = run_progress(ledger, DAG_ID, "dry-run")
     assert progress == RunProgress()
     assert progress.line() == "run progress: nothing to send"
     assert "nan" not in progress.line()
@@ -69,7 +71,7 @@ def test_a_run_with_nothing_staged_says_there_is_nothing_to_send(ledger: Ledger)
 
 def test_before_the_first_batch_is_sent_the_time_left_is_not_guessed(ledger: Ledger) -> None:
     _stage(ledger, "run-1", "b1", "s1")
-    line = run_progress(ledger, "run-1").line()
+    line = run_progress(ledger, DAG_ID, "run-1").line()
     assert line == (
         "run progress: 1 sessions planned, 0 sent (0%), 0 completed, 0 failed, 0 verified;"
         " not known until the first batch is sent"

@@ -22,6 +22,8 @@ from learnosity_devtools.emulator import EmulatorServer
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 from learnosity_devtools.sample_data import sample_blob_session
 
+DAG_ID = "learnosity_template_submission"
+
 KEY = "emulatordemokey1"
 SECRET = "emulator-demo-secret"
 ACTIVITY = "demo-biology-cells-u3"
@@ -44,7 +46,7 @@ def _stage_template_sessions(
     stage: Path, ledger: Ledger, sessions: int, batch_size: int, max_shards: int
 ) -> list[Shard]:
     write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size)
     for n in range(sessions):
         doc = _session(n)
         batcher.add(
@@ -56,7 +58,7 @@ def _stage_template_sessions(
 
 
 def _stage_blobs(stage: Path, ledger: Ledger, blobs: list[str], run_id: str = RUN) -> list[Shard]:
-    batcher = Batcher(stage, ledger, run_id, "failed_submission", batch_size=2)
+    batcher = Batcher(stage, ledger, DAG_ID, run_id, "failed_submission", batch_size=2)
     for n, blob in enumerate(blobs):
         batcher.add("replay", SessionEntry(_blob_session_id(blob), f"h{n}", ACTIVITY, f"u{n}"), blob)
     return batcher.finish(max_shards=1)
@@ -108,11 +110,11 @@ def test_every_batch_of_a_shard_is_posted_once_and_its_job_recorded(
         assert reference in result.job_references
         job = jobs[str(reference)]
         assert job.data is not None and sorted(job.data["sessions_stored"]) == sorted(batch.session_ids)
-    rows = ledger.sessions_of_run(RUN)
+    rows = ledger.sessions_of_run(DAG_ID, RUN)
     assert len(rows) == 5
     assert {r.status for r in rows} == {SessionStatus.SUBMITTED}
     assert all(r.job_reference == ledger.job_for_batch(str(r.batch_id)) for r in rows)
-    assert sorted(ledger.jobs_of_run(RUN)) == sorted(result.job_references)
+    assert sorted(ledger.jobs_of_run(DAG_ID, RUN)) == sorted(result.job_references)
     assert {s["session_id"]: s["writes"] for s in emulator.stored_sessions()} == {
         r.session_id: 1 for r in rows
     }
@@ -161,7 +163,7 @@ def test_only_the_given_shards_batches_are_sent(
         assert ledger.job_for_batch(read_batch(stage, name).batch_id) is not None
     for name in read_shard(stage, first.shard):
         assert ledger.job_for_batch(read_batch(stage, name).batch_id) is None
-    statuses = sorted(r.status for r in ledger.sessions_of_run(RUN))
+    statuses = sorted(r.status for r in ledger.sessions_of_run(DAG_ID, RUN))
     assert statuses == [SessionStatus.STAGED] * 4 + [SessionStatus.SUBMITTED] * 4
     assert _posts(emulator) == {"200": 2}
 
@@ -212,7 +214,7 @@ def test_ignore_response_revisions_reaches_the_api(
 def _stage_with_blank_learners(stage: Path, ledger: Ledger, blank: set[int], sessions: int) -> Shard:
     """One batch of `sessions`, those numbered in `blank` without a learner (refused by the API)."""
     write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size=sessions)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=sessions)
     for n in range(sessions):
         doc = _session(n) | ({"user_id": "   "} if n in blank else {})
         batcher.add(
@@ -230,7 +232,7 @@ def test_a_refused_batch_is_halved_until_only_the_refused_sessions_are_left_and_
     result = submit_shard(client, ledger, stage, shard)
 
     assert (result.sessions, result.sessions_rejected) == (7, 1)
-    rows = {r.session_id: r for r in ledger.sessions_of_run(RUN)}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG_ID, RUN)}
     poison = _session(3)["session_id"]
     assert rows[poison].status == SessionStatus.REJECTED
     assert "rejected by the Data API" in str(rows[poison].error) and "user_id" in str(rows[poison].error)
@@ -254,5 +256,5 @@ def test_a_batch_refused_for_every_session_alone_is_the_requests_fault_not_their
     shard = _stage_with_blank_learners(stage, ledger, blank={0, 1, 2}, sessions=3)
     with pytest.raises(DataApiValidationError, match="user_id"):
         submit_shard(client, ledger, stage, shard)
-    assert {r.status for r in ledger.sessions_of_run(RUN)} == {SessionStatus.STAGED}
+    assert {r.status for r in ledger.sessions_of_run(DAG_ID, RUN)} == {SessionStatus.STAGED}
     assert "200" not in _posts(emulator)

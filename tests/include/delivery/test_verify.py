@@ -28,6 +28,8 @@ from learnosity_devtools.emulator import EmulatorServer
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 from learnosity_devtools.sample_data import sample_blob_session, sample_rows, seed_warehouse
 
+DAG_ID = "learnosity_template_submission"
+
 SENT = {
     "session_id": "s1",
     "responses": [
@@ -146,7 +148,7 @@ def _session(user: int, answer: str = "photosynthesis", character_count: int | N
 
 def _stage(stage: Path, ledger: Ledger, sessions: list[dict[str, Any]], batch_size: int = 50) -> list[Shard]:
     write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
-    batcher = Batcher(stage, ledger, RUN, "from_template", batch_size)
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size)
     for n, doc in enumerate(sessions):
         entry = SessionEntry(doc["session_id"], f"hash-{n}", ACTIVITY, doc["user_id"])
         batcher.add(ACTIVITY, entry, json.dumps(doc))
@@ -164,7 +166,7 @@ def _deliver(
     while not all(job.status.is_terminal for job in client.get_jobs(references)):
         assert time.monotonic() < deadline, "jobs did not finish"
         time.sleep(0.02)
-    record_jobs(client, ledger, run_id)
+    record_jobs(client, ledger, DAG_ID, run_id)
 
 
 @DETAILED
@@ -174,11 +176,11 @@ def test_every_completed_session_is_read_back_and_verified(
     good = [_session(n, answer=f"Photosynthese {n} – ü") for n in range(5)]
     bad = _session(9, character_count=999)  # rejected by the API: never completed, never read back
     _deliver(client, ledger, stage, _stage(stage, ledger, [*good, bad], batch_size=2))
-    assert sum(row.status == SessionStatus.COMPLETED for row in ledger.sessions_of_run(RUN)) == 5
+    assert sum(row.status == SessionStatus.COMPLETED for row in ledger.sessions_of_run(DAG_ID, RUN)) == 5
 
-    result = verify_run(client, ledger, stage, RUN)
+    result = verify_run(client, ledger, stage, DAG_ID, RUN)
     assert (result.verified, result.mismatched) == (5, 0)
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert all(rows[s["session_id"]].verified is True for s in good)
     assert all(rows[s["session_id"]].status == SessionStatus.COMPLETED for s in good)
     assert rows[bad["session_id"]].status == SessionStatus.FAILED
@@ -192,11 +194,11 @@ def test_with_the_documented_answer_a_refused_session_fails_on_read_back(
     good = [_session(n) for n in range(5)]
     bad = _session(9, character_count=999)  # refused inside the job, which does not say so
     _deliver(client, ledger, stage, _stage(stage, ledger, [*good, bad], batch_size=2))
-    assert {row.status for row in ledger.sessions_of_run(RUN)} == {SessionStatus.COMPLETED}
+    assert {row.status for row in ledger.sessions_of_run(DAG_ID, RUN)} == {SessionStatus.COMPLETED}
 
-    result = verify_run(client, ledger, stage, RUN)
+    result = verify_run(client, ledger, stage, DAG_ID, RUN)
     assert (result.verified, result.mismatched) == (5, 1)
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     refused = rows[bad["session_id"]]
     assert (refused.status, refused.verified, refused.error) == (
         SessionStatus.FAILED,
@@ -220,9 +222,9 @@ def test_a_session_changed_after_delivery_is_reported_as_mismatched(
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
-    result = verify_run(client, ledger, stage, RUN)
+    result = verify_run(client, ledger, stage, DAG_ID, RUN)
     assert (result.verified, result.mismatched) == (2, 1)
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     mismatched = rows[changed["session_id"]]
     assert mismatched.verified is False
     assert mismatched.error == f"question {SHORTTEXT}: value differs on read-back"
@@ -237,10 +239,10 @@ def test_more_sessions_than_a_page_are_all_read_back(
 ) -> None:
     sessions = [_session(n) for n in range(120)]
     _deliver(client, ledger, stage, _stage(stage, ledger, sessions))
-    result = verify_run(client, ledger, stage, RUN)
+    result = verify_run(client, ledger, stage, DAG_ID, RUN)
     assert (result.verified, result.mismatched) == (120, 0)
     assert emulator.stats()["requests"]["get /sessions/responses"]["200"] >= 3  # 50 per page
-    assert all(row.verified for row in ledger.sessions_of_run(RUN))
+    assert all(row.verified for row in ledger.sessions_of_run(DAG_ID, RUN))
 
 
 def test_replayed_sessions_are_verified_by_their_presence_on_read_back(
@@ -248,7 +250,7 @@ def test_replayed_sessions_are_verified_by_their_presence_on_read_back(
 ) -> None:
     template = demo_templates()[ACTIVITY]
     session = sample_blob_session(template, ACTIVITY, "online-1", 1, "2026-11-21T10:00:00")
-    batcher = Batcher(stage, ledger, RUN, "failed_submission", batch_size=1)  # one blob per request
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "failed_submission", batch_size=1)  # one blob per request
     batcher.add(
         "replay",
         SessionEntry(session["session_id"], "h", ACTIVITY, "online-1"),
@@ -259,8 +261,8 @@ def test_replayed_sessions_are_verified_by_their_presence_on_read_back(
     batcher.add("replay", SessionEntry(lost, "h2", ACTIVITY, "online-2"), encode_failed_session(session))
     _deliver(client, ledger, stage, batcher.finish(max_shards=1))
 
-    assert verify_run(client, ledger, stage, RUN).model_dump() == {"verified": 1, "mismatched": 1}
-    rows = {row.session_id: row for row in ledger.sessions_of_run(RUN)}
+    assert verify_run(client, ledger, stage, DAG_ID, RUN).model_dump() == {"verified": 1, "mismatched": 1}
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert rows[session["session_id"]].verified is True
     assert rows[lost].verified is False and rows[lost].status == SessionStatus.FAILED
     assert rows[lost].error == "not found on read-back"
@@ -272,12 +274,12 @@ def test_a_blob_staged_under_a_stand_in_key_is_not_read_back(
     """A blob naming no session has no id to read back by: its job's answer is all there is."""
     session = sample_blob_session(demo_templates()[ACTIVITY], ACTIVITY, "online-1", 1, "2026-11-21T10:00:00")
     stand_in = STAND_IN_PREFIX + "0" * (64 - len(STAND_IN_PREFIX))
-    batcher = Batcher(stage, ledger, RUN, "failed_submission")
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "failed_submission")
     batcher.add("replay", SessionEntry(stand_in, "h"), encode_failed_session(session))
     _deliver(client, ledger, stage, batcher.finish(max_shards=1))
 
-    assert verify_run(client, ledger, stage, RUN).model_dump() == {"verified": 0, "mismatched": 0}
-    (row,) = ledger.sessions_of_run(RUN)
+    assert verify_run(client, ledger, stage, DAG_ID, RUN).model_dump() == {"verified": 0, "mismatched": 0}
+    (row,) = ledger.sessions_of_run(DAG_ID, RUN)
     assert (row.status, row.verified) == (SessionStatus.COMPLETED, None)
     assert "get /sessions/responses" not in emulator.stats()["requests"]
 
@@ -304,8 +306,8 @@ def test_sessions_planned_from_sample_warehouse_rows_verify_for_every_question_t
     assert staged > 0
     _deliver(client, ledger, stage, summary.shards)
 
-    completed = [r for r in ledger.sessions_of_run(RUN) if r.status == SessionStatus.COMPLETED]
+    completed = [r for r in ledger.sessions_of_run(DAG_ID, RUN) if r.status == SessionStatus.COMPLETED]
     assert len(completed) == staged
-    result = verify_run(client, ledger, stage, RUN)
+    result = verify_run(client, ledger, stage, DAG_ID, RUN)
     assert (result.verified, result.mismatched) == (staged, 0)
-    assert all(r.verified for r in ledger.sessions_of_run(RUN) if r.status == SessionStatus.COMPLETED)
+    assert all(r.verified for r in ledger.sessions_of_run(DAG_ID, RUN) if r.status == SessionStatus.COMPLETED)

@@ -16,6 +16,8 @@ from learnosity_devtools.sample_data import (
     sample_blob_session,
 )
 
+DAG_ID = "learnosity_failed_submission_replay"
+
 TEMPLATE = {
     "items": [
         {
@@ -54,7 +56,7 @@ def _plan(  # type: ignore[no-untyped-def]
     stage = tmp_path / "stage" / run
     stage.mkdir(parents=True)
     return plan_replay(
-        tmp_path / "landing", table or [], ledger, stage, run, dry_run=dry, strict=strict, settle_s=0
+        tmp_path / "landing", table or [], ledger, stage, DAG_ID, run, dry_run=dry, strict=strict, settle_s=0
     ), stage
 
 
@@ -160,7 +162,7 @@ def test_every_shape_is_staged_once_by_its_session(tmp_path: Path, ledger: Ledge
         (landing / f"{shape}.txt").write_text(_blob(f"u{n}", shape=shape))
     summary, _ = _plan(tmp_path, ledger)
     assert (summary.found, summary.staged, summary.invalid_by_reason, summary.duplicates) == (3, 3, {}, 0)
-    rows = {r.user_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.user_id: r for r in ledger.sessions_of_run(DAG_ID, "run-1")}
     assert set(rows) == {"u0", "u1", "u2"} and {r.activity_id for r in rows.values()} == {"act-1"}
     assert {k: s.name for k, s in summary.sources.items()} == {
         sample_blob_session(TEMPLATE, "act-1", f"u{n}", 1, "")["session_id"]: f"{shape}.txt"
@@ -209,7 +211,7 @@ def test_a_blob_naming_no_session_is_sent_once_by_its_content(tmp_path: Path, le
     batch = read_batch(stage, read_shard(stage, shard.shard)[0])
     assert blob in batch.entries, "sent as it was dropped, whitespace removed"
 
-    batch_rows = ledger.sessions_of_run("run-1")
+    batch_rows = ledger.sessions_of_run(DAG_ID, "run-1")
     ledger.record_submission(batch.batch_id, "job-1")
     ledger.record_job(
         "job-1", "completed", [SessionOutcome(r.session_id, SessionStatus.COMPLETED) for r in batch_rows]

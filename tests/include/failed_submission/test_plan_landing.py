@@ -16,6 +16,7 @@ from learnosity_core.failed_submission.landing import LEASE_TTL, lease_key
 from learnosity_core.failed_submission.plan import ReplaySummary, plan_replay
 from learnosity_devtools.sample_data import sample_blob_session
 
+DAG_ID = "learnosity_failed_submission_replay"
 TEMPLATE = {"items": [{"questions": [{"id": "q-short", "type": "shorttext"}]}]}
 
 
@@ -26,7 +27,7 @@ def _blob(user: str) -> str:
 def _plan(landing: Path, ledger: Ledger, stage: Path, run: str = "run-1", **kwargs: object) -> ReplaySummary:
     folder = stage / run
     folder.mkdir(parents=True, exist_ok=True)
-    return plan_replay(landing, [], ledger, folder, run, **kwargs)  # type: ignore[arg-type]
+    return plan_replay(landing, [], ledger, folder, DAG_ID, run, **kwargs)  # type: ignore[arg-type]
 
 
 def _accounted(summary: ReplaySummary) -> int:

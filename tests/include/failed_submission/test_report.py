@@ -61,7 +61,7 @@ def _plan(
     out = tmp_path / "reports" / "run-1"
     stage.mkdir(parents=True)
     out.mkdir(parents=True)
-    summary = plan_replay(landing, table or [], ledger, stage, "run-1", dry_run=dry_run, settle_s=0)
+    summary = plan_replay(landing, table or [], ledger, stage, DAG, "run-1", dry_run=dry_run, settle_s=0)
     return summary, stage, out
 
 
@@ -73,7 +73,7 @@ def _send_and_record(client: DataApiClient, ledger: Ledger, stage: Path, summary
     while not all(job.status.is_terminal for job in client.get_jobs(references)):
         assert time.monotonic() < deadline, "jobs did not finish"
         time.sleep(0.02)
-    record_jobs(client, ledger, summary.run_id, stage)
+    record_jobs(client, ledger, DAG, summary.run_id, stage)
 
 
 def _bar(page: str, chart: str, label: str) -> int:
@@ -272,10 +272,10 @@ def test_build_replay_report_counts_only_failed_submission_sessions(
     summary, stage, _ = _plan(tmp_path, landing, ledger)
     (batch,) = [read_batch(stage, n) for s in summary.shards for n in read_shard(stage, s.shard)]
     ledger.record_submission(batch.batch_id, "job-1")
-    ledger.quarantine("run-1", "from_template", {"other": ("act", "u", "unknown_question: x")})
+    ledger.quarantine(DAG, "run-1", "from_template", {"other": ("act", "u", "unknown_question: x")})
 
     report = build_replay_report(
-        DAG, read_plan_summary(stage, ReplaySummary), ledger.sessions_of_run("run-1")
+        DAG, read_plan_summary(stage, ReplaySummary), ledger.sessions_of_run(DAG, "run-1")
     )
     (group,) = report.groups
     assert group.counts == {
@@ -317,7 +317,7 @@ def test_a_blob_learnosity_rejects_moves_to_quarantine_with_the_jobs_reason(
     assert (published.totals["rejected"], published.totals["completed"], published.failed) == (1, 3, 0)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "anonymous.txt" in page and "rejected by Learnosity, moved to quarantine/" in page
-    (refused,) = [r for r in ledger.sessions_of_run("run-1") if r.status != SessionStatus.COMPLETED]
+    (refused,) = [r for r in ledger.sessions_of_run(DAG, "run-1") if r.status != SessionStatus.COMPLETED]
     link = f'href="{lookup_url(refused.session_id)}">anonymous.txt</a></td><td class="bad">rejected'
     assert link in page and "%3A" in link  # the stand-in id "blob:..." is URL-encoded
     assert "sent with a warning: missing_identity: found no non-blank session_id" in page

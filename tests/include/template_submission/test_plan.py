@@ -122,14 +122,14 @@ def test_every_extracted_row_is_quarantined_or_in_a_staged_session(
 
     assert _total(summary, "rows") == len(rows)
     rows_per_session = Counter(_keys(rows))
-    staged = [r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.STAGED]
+    staged = [r for r in ledger.sessions_of_run(DAG, "run-1") if r.status == SessionStatus.STAGED]
     for activity_id, counts in summary.activities.items():
         in_sessions = sum(
             rows_per_session[activity_id, str(r.user_id)] for r in staged if r.activity_id == activity_id
         )
         assert counts.rows == counts.rows_held_back + counts.rows_quarantined + in_sessions, activity_id
         assert counts.sessions_ready == counts.sessions_staged  # nothing delivered before
-    in_ledger = {(str(r.activity_id), str(r.user_id)) for r in ledger.sessions_of_run("run-1")}
+    in_ledger = {(str(r.activity_id), str(r.user_id)) for r in ledger.sessions_of_run(DAG, "run-1")}
     assert rows_per_session.keys() - in_ledger == {k for k in rows_per_session if k[0] == GHOST}
 
     quarantined = {(r["activity_id"], r["user_id"]) for r in _quarantine(stage)}
@@ -150,7 +150,7 @@ def test_staged_sessions_are_in_the_ledger_batches_and_shards(
     assert 1 <= len(summary.shards) <= 3 and sum(s.sessions for s in summary.shards) == staged
     batches = _batches(stage, summary)
     assert all(1 <= len(b.session_ids) <= 4 and b.data_format == "from_template" for b in batches)
-    rows = {r.session_id: r for r in ledger.sessions_of_run("run-1")}
+    rows = {r.session_id: r for r in ledger.sessions_of_run(DAG, "run-1")}
     for batch in batches:
         for sid, entry in zip(batch.session_ids, batch.entries, strict=True):
             assert entry["session_id"] == sid and entry["activity_id"] == batch.activity_id
@@ -196,8 +196,8 @@ def test_a_rerun_without_changes_stages_nothing(tmp_path: Path, engine: sa.Engin
     assert _total(again, "sessions_already_delivered") == delivered
     assert _total(again, "rows") == _total(first, "rows")
     assert again.shards == [] and not (stage / "batches").exists()
-    assert {r.status for r in ledger.sessions_of_run("run-2")} == {SessionStatus.QUARANTINED}
-    assert {r.status for r in ledger.sessions_of_run("run-1")} == {SessionStatus.COMPLETED}
+    assert {r.status for r in ledger.sessions_of_run(DAG, "run-2")} == {SessionStatus.QUARANTINED}
+    assert {r.status for r in ledger.sessions_of_run(DAG, "run-1")} == {SessionStatus.COMPLETED}
 
 
 def test_only_staged_but_undelivered_sessions_are_planned_again(
@@ -216,7 +216,7 @@ def test_changed_content_is_sent_again_and_force_resubmit_sends_everything(
     _complete_everything(ledger, first_stage, first)
     staged_user = next(
         r
-        for r in ledger.sessions_of_run("run-1")
+        for r in ledger.sessions_of_run(DAG, "run-1")
         if r.status == SessionStatus.COMPLETED and r.activity_id == "demo-biology-cells-u3"
     )
     shorttext = rows[
@@ -246,7 +246,7 @@ def test_a_dry_run_counts_but_stages_nothing(tmp_path: Path, engine: sa.Engine, 
 
     assert summary.dry_run is True and summary.shards == []
     assert _total(summary, "sessions_staged") > 0  # what a real run would stage
-    assert ledger.sessions_of_run("run-1") == []  # neither staged nor quarantined sessions
+    assert ledger.sessions_of_run(DAG, "run-1") == []  # neither staged nor quarantined sessions
     assert not (stage / "batches").exists()
     assert not (stage / "shards").exists() or list((stage / "shards").iterdir()) == []
     assert read_plan_summary(stage, PlanSummary).dry_run is True
@@ -273,7 +273,7 @@ def test_only_requested_activities_are_planned_and_each_template_is_fetched_once
     assert sorted(fetch.fetched) == wanted
     assert sorted(summary.activities) == wanted
     assert _total(summary, "rows") == int(rows["activity_id"].isin(wanted).sum())
-    assert {r.activity_id for r in ledger.sessions_of_run("run-1")} == set(wanted)
+    assert {r.activity_id for r in ledger.sessions_of_run(DAG, "run-1")} == set(wanted)
     assert {b.activity_id for b in _batches(stage, summary)} == set(wanted)
 
 
@@ -338,7 +338,7 @@ def test_a_run_end_before_the_rows_finds_nothing(tmp_path: Path, engine: sa.Engi
     summary, stage = _plan(tmp_path, engine, ledger, run_end=NOW - timedelta(days=1))
     assert summary.activities == {} and summary.shards == []
     assert summary.quarantine_csv is None and not (stage / "quarantine.csv").exists()
-    assert ledger.sessions_of_run("run-1") == []
+    assert ledger.sessions_of_run(DAG, "run-1") == []
 
 
 @pytest.mark.parametrize("batch_size", [0, 51, -5])
@@ -388,7 +388,9 @@ def test_answers_over_max_length_are_sent_as_written_and_counted_as_warnings(
     summary, _ = _plan(tmp_path, engine, ledger)
     biology = summary.activities["demo-biology-cells-u3"]
     assert biology.warnings_by_code == {"over_max_length": 1}
-    staged = {r.user_id for r in ledger.sessions_of_run("run-1") if r.activity_id == "demo-biology-cells-u3"}
+    staged = {
+        r.user_id for r in ledger.sessions_of_run(DAG, "run-1") if r.activity_id == "demo-biology-cells-u3"
+    }
     assert "student-00000" in staged, "a long paper answer is still sent"
 
 
@@ -407,7 +409,7 @@ def test_the_source_column_maps_many_activities_to_one_template_fetched_once(
     assert fetch.fetched == [paper], "one fetch per distinct template"
     assert set(summary.activities) == {"district-1", "district-2"}
     assert all(c.held_back is None and c.sessions_staged == 6 for c in summary.activities.values())
-    assert {r.activity_id for r in ledger.sessions_of_run("run-1")} == {"district-1", "district-2"}
+    assert {r.activity_id for r in ledger.sessions_of_run(DAG, "run-1")} == {"district-1", "district-2"}
     assert read_template(stage, "district-1") == demo_templates()[paper]
 
 
@@ -492,7 +494,7 @@ def test_rows_without_identity_or_a_readable_time_are_quarantined_and_counted(
     reasons = [by_row[str(800_001 + n)]["reason"] if str(800_001 + n) in by_row else None for n in range(5)]
     assert reasons == ["missing_field"] * 3 + [None, "invalid_timestamp"]
     assert summary.activities["(no activity_id)"].rows_quarantined == 1
-    staged = {r.user_id for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.STAGED}
+    staged = {r.user_id for r in ledger.sessions_of_run(DAG, "run-1") if r.status == SessionStatus.STAGED}
     assert "late-learner" in staged, "a row without updated_at is in every window"
 
 
@@ -525,7 +527,7 @@ def test_a_session_id_the_ledger_knows_as_someone_elses_is_a_conflict_and_the_ow
 ) -> None:
     summary, stage = _plan(tmp_path, engine, ledger)
     _complete_everything(ledger, stage, summary)
-    owner = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    owner = next(r for r in ledger.sessions_of_run(DAG, "run-1") if r.status == SessionStatus.COMPLETED)
     other_activity = next(a for a in summary.activities if a not in (owner.activity_id, GHOST))
     theirs = rows[rows["activity_id"] == other_activity].iloc[[0]]
     _append(engine, theirs, 800_001, user_id="squatter", session_id=owner.session_id, updated_at=NOW)
@@ -534,7 +536,7 @@ def test_a_session_id_the_ledger_knows_as_someone_elses_is_a_conflict_and_the_ow
     (conflict,) = [r for r in _quarantine(later_stage) if r["user_id"] == "squatter"]
     assert conflict["reason"] == "session_id_conflict"
     assert f"already belongs to user {owner.user_id} in activity {owner.activity_id}" in conflict["message"]
-    kept = {r.session_id: r for r in ledger.sessions_of_run("run-1")}[owner.session_id]
+    kept = {r.session_id: r for r in ledger.sessions_of_run(DAG, "run-1")}[owner.session_id]
     assert (kept.status, kept.user_id, kept.content_hash) == (
         SessionStatus.COMPLETED,
         owner.user_id,
@@ -561,7 +563,7 @@ def test_a_reconcile_sends_exactly_the_late_and_the_changed_sessions_once(
     _complete_everything(ledger, stage, first)
     ledger.finish_run(DAG, "run-1")
     _late_load(engine, rows, "late-scan", NOW - timedelta(days=3))  # before the delivered window
-    corrected = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    corrected = next(r for r in ledger.sessions_of_run(DAG, "run-1") if r.status == SessionStatus.COMPLETED)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -577,7 +579,9 @@ def test_a_reconcile_sends_exactly_the_late_and_the_changed_sessions_once(
 
     end = NOW + timedelta(days=1)
     reconcile, stage = _plan(tmp_path, engine, ledger, run_id="reconcile-1", run_end=end, reconcile=True)
-    staged = {r.user_id for r in ledger.sessions_of_run("reconcile-1") if r.status == SessionStatus.STAGED}
+    staged = {
+        r.user_id for r in ledger.sessions_of_run(DAG, "reconcile-1") if r.status == SessionStatus.STAGED
+    }
     assert staged == {"late-scan", corrected.user_id}
     assert (_total(reconcile, "sessions_staged"), _total(reconcile, "sessions_corrected")) == (2, 1)
     assert _total(reconcile, "sessions_already_delivered") == _total(first, "sessions_staged") - 1
@@ -610,7 +614,7 @@ def test_a_reconcile_holds_back_an_activity_whose_template_cannot_be_fetched_and
     assert held.rows_held_back == held.rows > 0 and held.sessions_staged == 0
     staged = {
         (r.activity_id, r.user_id)
-        for r in ledger.sessions_of_run("reconcile")
+        for r in ledger.sessions_of_run(DAG, "reconcile")
         if r.status == SessionStatus.STAGED
     }
     assert staged == {
@@ -624,12 +628,12 @@ def test_a_reconcile_looks_back_only_as_far_as_asked(
 ) -> None:
     _late_load(engine, rows, "ancient", NOW - timedelta(days=90))
     default, _ = _plan(tmp_path, engine, ledger, run_id="r-default", reconcile=True)
-    assert "ancient" not in {r.user_id for r in ledger.sessions_of_run("r-default")}
+    assert "ancient" not in {r.user_id for r in ledger.sessions_of_run(DAG, "r-default")}
     assert default.window_start == (NOW - timedelta(days=30)).isoformat()
     longer, _ = _plan(
         tmp_path, engine, ledger, run_id="r-long", reconcile=True, reconcile_since=NOW - timedelta(days=120)
     )
-    assert "ancient" in {r.user_id for r in ledger.sessions_of_run("r-long")}
+    assert "ancient" in {r.user_id for r in ledger.sessions_of_run(DAG, "r-long")}
     assert longer.window_start == (NOW - timedelta(days=120)).isoformat()
 
 
@@ -657,7 +661,7 @@ def test_a_loaded_at_column_windows_on_when_rows_reached_the_warehouse(
         conn.execute(sa.text("UPDATE learnosity_responses SET loaded_at = 'soon' WHERE row_id = 700001"))
 
     later, later_stage = _plan(tmp_path, engine, ledger, run_id="run-2", run_end=NOW + timedelta(days=1))
-    staged = [r.activity_id for r in ledger.sessions_of_run("run-2") if r.status == SessionStatus.STAGED]
+    staged = [r.activity_id for r in ledger.sessions_of_run(DAG, "run-2") if r.status == SessionStatus.STAGED]
     quarantined = {(r["user_id"], r["reason"]) for r in _quarantine(later_stage)}
     assert ("late-scan", "invalid_timestamp") in quarantined, "a loaded_at that does not parse"
     assert "loaded_at: 'soon' is not a timestamp" in {

@@ -93,7 +93,9 @@ def _deliver(
                 outcomes.append(SessionOutcome(sid, SessionStatus.COMPLETED))
         ledger.record_job(reference, "completed", outcomes)
     if verify:
-        completed = [r.session_id for r in ledger.sessions_of_run(summary.run_id) if r.status == "completed"]
+        completed = [
+            r.session_id for r in ledger.sessions_of_run(DAG, summary.run_id) if r.status == "completed"
+        ]
         ledger.record_verification(dict.fromkeys(completed))
     return failed
 
@@ -252,7 +254,7 @@ def test_a_run_without_quarantine_copies_no_csv(tmp_path: Path, ledger: Ledger) 
 def test_build_template_report_counts_per_activity(tmp_path: Path, engine: sa.Engine, ledger: Ledger) -> None:
     summary, stage, _ = _plan(tmp_path, engine, ledger, batch_size=5)
     (failed,) = _deliver(ledger, stage, summary, fail=1, verify=False)
-    sessions = ledger.sessions_of_run("run-1")
+    sessions = ledger.sessions_of_run(DAG, "run-1")
 
     report = build_template_report(DAG, read_plan_summary(stage, PlanSummary), sessions)
     assert [g.name for g in report.groups] == sorted(summary.activities)
@@ -371,7 +373,7 @@ def test_a_correction_is_counted_apart_from_first_deliveries_with_the_revisions_
     summary, stage, out = _plan(tmp_path, engine, ledger)
     _deliver(ledger, stage, summary)
     publish_template_report(ledger, stage, out, DAG, "run-1", max_quarantine_share=0.5)
-    corrected = next(r for r in ledger.sessions_of_run("run-1") if r.status == SessionStatus.COMPLETED)
+    corrected = next(r for r in ledger.sessions_of_run(DAG, "run-1") if r.status == SessionStatus.COMPLETED)
     with engine.begin() as conn:
         conn.execute(
             sa.text(

@@ -59,12 +59,12 @@ class Deployment:
     def ledger(self) -> Ledger:
         return Ledger.from_url(self.ledger_url)
 
-    def sessions_of_run(self, run_id: str) -> list[SessionRow]:
-        return self.ledger().sessions_of_run(run_id)
+    def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
+        return self.ledger().sessions_of_run(dag_id, run_id)
 
-    def statuses(self, run_id: str) -> dict[str, int]:
+    def statuses(self, dag_id: str, run_id: str) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for row in self.sessions_of_run(run_id):
+        for row in self.sessions_of_run(dag_id, run_id):
             counts[row.status.value] = counts.get(row.status.value, 0) + 1
         return counts
 

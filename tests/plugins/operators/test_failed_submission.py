@@ -85,7 +85,7 @@ def test_the_plan_quarantines_invalid_files_sets_duplicates_aside_and_stages_the
     assert (
         landing / "duplicates" / f"{OLDER_COPY}.reason.txt"
     ).read_text() == "superseded by session-0000.txt\n"
-    rows = deployment.sessions_of_run(RUN)
+    rows = deployment.sessions_of_run(DAG_ID, RUN)
     assert len(rows) == BLOB_LEARNERS and {r.status for r in rows} == {"staged"}
     assert {r.data_format for r in rows} == {"failed_submission"}
     assert {r.user_id for r in rows} == {f"online-{n:04d}" for n in range(BLOB_LEARNERS)}
@@ -159,7 +159,7 @@ def test_a_dry_run_moves_and_sends_nothing_and_says_so(deployment: Any, landing:
     assert _files(landing) == before
     assert not (landing / "quarantine").exists() and not (landing / "duplicates").exists()
     assert not (landing / "processed").exists()
-    assert deployment.sessions_of_run(RUN) == []
+    assert deployment.sessions_of_run(DAG_ID, RUN) == []
     assert deployment.stored() == []
     assert published["totals"]["found"] == FOUND
     assert published["totals"]["invalid"] == len(MALFORMED_BLOBS)

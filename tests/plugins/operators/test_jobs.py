@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer, Faults
 from learnosity_provider.operators.failed_submission import LearnosityReplayPlanOperator
 from learnosity_provider.operators.jobs import LearnosityRecordJobsOperator
@@ -47,9 +45,9 @@ def test_every_session_of_the_runs_jobs_gets_its_outcome(deployment: Any) -> Non
 
     valid = len(deployment.valid_sessions())
     assert recorded == {"jobs": len(_references(submitted)), "completed": valid, "failed": 0}
-    assert deployment.statuses(RUN)["completed"] == valid
-    assert "submitted" not in deployment.statuses(RUN)
-    completed = [r for r in deployment.sessions_of_run(RUN) if r.status == "completed"]
+    assert deployment.statuses(DAG_ID, RUN)["completed"] == valid
+    assert "submitted" not in deployment.statuses(DAG_ID, RUN)
+    completed = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "completed"]
     assert {r.job_reference for r in completed} == set(_references(submitted))
     assert all(r.error is None for r in completed)
 
@@ -59,7 +57,7 @@ def test_a_run_without_jobs_records_nothing_and_leaves_other_runs_alone(deployme
     deployment.wait_for_jobs()
 
     assert _record(deployment, "manual__nothing-sent") == {"jobs": 0, "completed": 0, "failed": 0}
-    assert deployment.statuses("manual__other-run")["submitted"] == len(deployment.valid_sessions())
+    assert deployment.statuses(DAG_ID, "manual__other-run")["submitted"] == len(deployment.valid_sessions())
 
 
 def test_a_halted_job_fails_each_of_its_sessions_with_the_reason(deployment: Any) -> None:
@@ -69,7 +67,7 @@ def test_a_halted_job_fails_each_of_its_sessions_with_the_reason(deployment: Any
 
     recorded = _record(deployment)
 
-    failed = [r for r in deployment.sessions_of_run(RUN) if r.status == "failed"]
+    failed = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "failed"]
     assert recorded["jobs"] == len(_references(submitted)) > 1
     assert recorded["failed"] == len(failed) > 0
     assert recorded["completed"] + recorded["failed"] == len(deployment.valid_sessions())
@@ -89,7 +87,7 @@ def test_jobs_the_data_api_does_not_know_fail_their_sessions(deployment: Any) ->
         "completed": 0,
         "failed": len(deployment.valid_sessions()),
     }
-    errors = {r.error for r in deployment.sessions_of_run(RUN) if r.status == "failed"}
+    errors = {r.error for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "failed"}
     assert errors == {f"job {ref} unknown to the Data API" for ref in _references(submitted)}
 
 
@@ -105,7 +103,7 @@ def test_recording_before_the_jobs_finish_fails_them_and_a_later_record_complete
         early = _record(deployment)
         assert time.monotonic() - started < 3.0, "recorded before the emulator finished the jobs"
 
-        failed = [r for r in deployment.sessions_of_run(RUN) if r.status == "failed"]
+        failed = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "failed"]
         assert early["failed"] == len(failed) > 0 and early["completed"] == 0
         assert all("when the wait timed out" in (r.error or "") for r in failed)
 
@@ -117,19 +115,9 @@ def test_recording_before_the_jobs_finish_fails_them_and_a_later_record_complete
         late = _record(deployment)
 
     assert late == {"jobs": early["jobs"], "completed": early["failed"], "failed": 0}
-    assert all(r.error is None for r in deployment.sessions_of_run(RUN) if r.status == "completed")
+    assert all(r.error is None for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "completed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG: the ledger keys a run's sessions by run_id alone (jobs_of_run / sessions_of_run ignore the "
-        "dag_id), but Airflow run ids are unique per DAG only: a template run and a replay run with the "
-        "same run id (e.g. both scheduled at 02:00, or the same custom run id) record, verify and report "
-        "each other's sessions"
-    ),
-)
 def test_a_replay_run_with_the_same_run_id_is_not_recorded_as_this_runs_jobs(
     deployment: Any, landing: Path
 ) -> None:

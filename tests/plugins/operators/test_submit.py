@@ -25,6 +25,8 @@ from learnosity_provider.operators.submit import LearnositySubmitShardOperator
 from learnosity_provider.operators.template_submission import LearnosityTemplatePlanOperator
 from lrn_testing.services import REDIS_HOST, REDIS_PORT
 
+DAG_ID = "learnosity_template_submission"
+
 TEMPLATE_DAG = "learnosity_template_submission"
 REPLAY_DAG = "learnosity_failed_submission_replay"
 RUN = "manual__2026-12-01T02:00:00+00:00"
@@ -59,7 +61,7 @@ def test_a_shard_posts_each_of_its_batches_and_returns_their_job_references(depl
     assert result["sessions"] == first["sessions"]
     assert len(set(result["job_references"])) == len(result["job_references"])
     assert _jobs_created(deployment) == first["batches"], "only this shard's batches were posted"
-    rows = deployment.sessions_of_run(RUN)
+    rows = deployment.sessions_of_run(DAG_ID, RUN)
     submitted = [r for r in rows if r.status == "submitted"]
     assert len(submitted) == first["sessions"]
     assert {r.job_reference for r in submitted} == set(result["job_references"])
@@ -110,7 +112,7 @@ def test_a_bad_field_fails_naming_it_before_anything_is_posted(
     with pytest.raises(AirflowFailException, match=rf"^param {name}: "):
         _submit(shard, ignore_response_revisions=ignore)
     assert _jobs_created(deployment) == 0
-    assert {r.status for r in deployment.sessions_of_run(RUN)} == {"staged", "quarantined"}
+    assert {r.status for r in deployment.sessions_of_run(DAG_ID, RUN)} == {"staged", "quarantined"}
 
 
 def _blob(template: dict[str, Any], activity_id: str, revision: int, seed: int) -> str:

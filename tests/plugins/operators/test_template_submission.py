@@ -99,7 +99,7 @@ def test_a_run_delivers_every_valid_session_once_and_reports_it(deployment: Any)
 
     stored = deployment.stored_keys()
     assert sorted(stored) == sorted(valid), "every valid session stored, each exactly once"
-    rows = deployment.sessions_of_run(RUN)
+    rows = deployment.sessions_of_run(DAG_ID, RUN)
     completed = [r for r in rows if r.status == "completed"]
     assert {(r.activity_id, r.user_id) for r in completed} == valid
     assert all(r.verified and r.job_reference for r in completed)
@@ -169,7 +169,7 @@ def test_batch_size_and_max_shards_shape_the_staged_batches(deployment: Any) -> 
     assert sum(s["batches"] for s in shards) == len(batches)
     sizes = [len(json.loads(path.read_text())["session_ids"]) for path in batches]
     assert max(sizes) == 3 and sum(sizes) == len(deployment.valid_sessions())
-    staged = [r for r in deployment.sessions_of_run(RUN) if r.status == "staged"]
+    staged = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "staged"]
     assert len(staged) == len(deployment.valid_sessions())
     assert deployment.stored() == [], "planning sends nothing"
 
@@ -199,7 +199,7 @@ def test_a_dry_run_stages_and_sends_nothing_but_reports_what_it_would_do(deploym
     recorded, _ = _record_and_verify(deployment)
 
     assert recorded == {"jobs": 0, "completed": 0, "failed": 0}
-    assert deployment.sessions_of_run(RUN) == [], "a dry run writes no session to the ledger"
+    assert deployment.sessions_of_run(DAG_ID, RUN) == [], "a dry run writes no session to the ledger"
     assert deployment.stored() == []
     published = _report(deployment)
     assert published["totals"]["sessions_staged"] == len(deployment.valid_sessions())
@@ -231,7 +231,7 @@ def test_a_bad_param_fails_the_task_naming_it_before_anything_happens(
     with pytest.raises(AirflowFailException, match=rf"^param {name}: .*fix it in the trigger form"):
         _plan(deployment, **params)
     assert not deployment.stage.exists(), "nothing staged"
-    assert deployment.sessions_of_run(RUN) == []
+    assert deployment.sessions_of_run(DAG_ID, RUN) == []
 
 
 def test_delivered_sessions_are_skipped_unless_force_resubmit(deployment: Any) -> None:
@@ -261,7 +261,7 @@ def test_a_halted_job_fails_the_report_after_writing_it_and_the_next_run_resends
     deployment.emulator.set_faults(Faults(halt_jobs=1))
     shards, recorded, verified = _deliver(deployment, batch_size=10)
 
-    failed_rows = [r for r in deployment.sessions_of_run(RUN) if r.status == "failed"]
+    failed_rows = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "failed"]
     assert 0 < recorded["failed"] == len(failed_rows) <= 10
     assert all("halted" in (r.error or "") for r in failed_rows)
     assert recorded["completed"] + recorded["failed"] == _staged_sessions(shards)
@@ -302,7 +302,7 @@ def test_verify_counts_a_session_changed_after_delivery_as_mismatched(deployment
     verified = LearnosityVerifyOperator(task_id="verify").execute(deployment.context(DAG_ID, RUN))
 
     assert verified == {"verified": len(batch["entries"]) - 1, "mismatched": 1}
-    (row,) = [r for r in deployment.sessions_of_run(RUN) if r.verified is False]
+    (row,) = [r for r in deployment.sessions_of_run(DAG_ID, RUN) if r.verified is False]
     assert row.session_id == first["session_id"]
     assert "differs on read-back" in (row.error or "") and row.status == "failed"
     with pytest.raises(AirflowFailException, match=r"^1 sessions failed \(re-sent by the next run\)"):
@@ -323,7 +323,7 @@ def test_verify_switched_off_reads_nothing(deployment: Any, enabled: Any) -> Non
     )
 
     assert result == {"verified": 0, "mismatched": 0}
-    assert {r.verified for r in deployment.sessions_of_run(RUN) if r.status == "completed"} == {None}
+    assert {r.verified for r in deployment.sessions_of_run(DAG_ID, RUN) if r.status == "completed"} == {None}
 
 
 def test_a_bad_verify_switch_fails_naming_the_verify_param(deployment: Any) -> None:
@@ -342,7 +342,7 @@ def test_a_long_run_id_is_delivered_and_verified(deployment: Any) -> None:
     valid = len(deployment.valid_sessions())
 
     shards = _plan(deployment, run_id, batch_size=5)
-    staged = [r for r in deployment.sessions_of_run(run_id) if r.batch_id is not None]
+    staged = [r for r in deployment.sessions_of_run(DAG_ID, run_id) if r.batch_id is not None]
     assert _staged_sessions(shards) == len(staged) == valid, "every staged session is in its own batch file"
     deployment.submit(shards)
     deployment.wait_for_jobs()

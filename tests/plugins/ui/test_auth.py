@@ -20,7 +20,7 @@ def secret_data(reports: Path, ledger: Ledger) -> None:
     folder.mkdir(parents=True)
     (folder / "report.html").write_text("<p>learner-secret-7</p>")
     (folder / "quarantine.csv").write_text("user_id\nlearner-secret-7\n")
-    ledger.stage("r1", "b1", [SessionEntry("s-7", "h", "act-1", "learner-secret-7")], data_format="x")
+    ledger.stage(DAG_ID, "r1", "b1", [SessionEntry("s-7", "h", "act-1", "learner-secret-7")], data_format="x")
 
 
 PATHS = [

@@ -13,6 +13,8 @@ from urllib.parse import quote
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
 from learnosity_core.delivery.staging import safe_name
 
+DAG_ID = "learnosity_template_submission"
+
 
 def _row(html: str, run_id: str) -> str:
     """The table row of one run."""
@@ -40,7 +42,7 @@ def test_finished_running_and_failed_runs_each_say_what_they_did(
     )
     running = add_run("learnosity_template_submission", "running")
     entries = [SessionEntry(f"s{i}", "h", "act-1", f"u{i}") for i in range(4)]
-    ledger.stage(running, "b1", entries, data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, running, "b1", entries, data_format="from_template", activity_id="act-1")
     dry = add_run("learnosity_template_submission", "success", conf={"dry_run": True})
     dry_folder = reports / "learnosity_template_submission" / safe_name(dry)
     dry_folder.mkdir(parents=True)

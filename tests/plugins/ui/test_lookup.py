@@ -8,6 +8,8 @@ import pytest
 
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionOutcome, SessionStatus
 
+DAG_ID = "learnosity_template_submission"
+
 
 @pytest.fixture
 def delivered(ledger: Ledger) -> Ledger:
@@ -17,7 +19,7 @@ def delivered(ledger: Ledger) -> Ledger:
         "job-2": SessionOutcome("s-7", SessionStatus.COMPLETED),
     }
     for run, batch, job in (("run-1", "b1", "job-1"), ("run-2", "b2", "job-2")):
-        ledger.stage(run, batch, [SessionEntry("s-7", f"h-{run}", "act-1", "u7")], data_format="x")
+        ledger.stage(DAG_ID, run, batch, [SessionEntry("s-7", f"h-{run}", "act-1", "u7")], data_format="x")
         ledger.record_submission(batch, job)
         ledger.record_job(job, "completed", [outcomes[job]])
     ledger.record_verification({"s-7": None})
@@ -35,14 +37,17 @@ def test_every_attempt_is_listed_with_where_it_went(
     assert "Now: <strong>completed, verified</strong>" in page
     rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
     cells = [[c.split("</td>")[0] for c in row.split("<td>")[1:]] for row in rows]
+    run_1, run_2 = (
+        f'<a href="/learnosity/runs/{DAG_ID}/{run}/report">{DAG_ID}: {run}</a>' for run in ("run-1", "run-2")
+    )
     assert [(c[1], c[2], c[3], c[4], c[5]) for c in cells] == [
-        ("run-1", "b1", "-", "staged", ""),
-        ("run-1", "b1", "job-1", "submitted", ""),
-        ("run-1", "b1", "job-1", "failed", "invalid_value"),
-        ("run-2", "b2", "-", "staged", ""),
-        ("run-2", "b2", "job-2", "submitted", ""),
-        ("run-2", "b2", "job-2", "completed", ""),
-        ("run-2", "b2", "job-2", "completed, verified", ""),
+        (run_1, "b1", "-", "staged", ""),
+        (run_1, "b1", "job-1", "submitted", ""),
+        (run_1, "b1", "job-1", "failed", "invalid_value"),
+        (run_2, "b2", "-", "staged", ""),
+        (run_2, "b2", "job-2", "submitted", ""),
+        (run_2, "b2", "job-2", "completed", ""),
+        (run_2, "b2", "job-2", "completed, verified", ""),
     ]
     assert all(c[0].endswith(" UTC") for c in cells)
 

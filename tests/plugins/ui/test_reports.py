@@ -88,7 +88,7 @@ def test_a_running_run_says_so_with_its_counters(
 ) -> None:
     run_id = add_run(DAG_ID, "running")
     entries = [SessionEntry(f"s{i}", "h", "act-1", f"u{i}") for i in range(3)]
-    ledger.stage(run_id, "b1", entries, data_format="from_template", activity_id="act-1")
+    ledger.stage(DAG_ID, run_id, "b1", entries, data_format="from_template", activity_id="act-1")
     ledger.record_submission("b1", "job-1")
     response = api.get(_url(run_id), headers=auth)
     assert response.status_code == 200

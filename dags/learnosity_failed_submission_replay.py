@@ -15,10 +15,12 @@ Re-submits learner sessions whose online submission failed, in bulk, through the
    then latest save) is kept and the other moves to `duplicates/`; a blob naming no session is
    known by its content. What already completed is not sent again.
 2. **review** / **submit**: an approval when asked for or above the thresholds (a rejection sends
-   nothing), then batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`).
-3. **wait_for_jobs** (deferrable) and **record_jobs**: per-session outcomes in the ledger.
-4. **verify**: every completed session is read back; one Learnosity does not have is marked
-   failed, so its file stays for the next run.
+   nothing), then batches of at most 50 blobs, one mapped task per shard (pool `learnosity_api`);
+   each job's outcome is recorded, and its sessions read back, as soon as it ends.
+3. **wait_for_jobs** (deferrable) and **record_jobs**: per-session outcomes in the ledger, for
+   the jobs the submit tasks did not finish following.
+4. **verify**: every completed session not yet read back is; one Learnosity does not have is
+   marked failed, so its file stays for the next run.
 5. **report**: completed sessions' files move to `processed/`, ones a job rejected to
    `quarantine/` with the job's reason; failed ones stay for the next run, which fails this run
    after the HTML report is written.

@@ -9,9 +9,12 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
    sessions (quarantine), skip sessions whose same content was already delivered, and stage
    batches of at most 50 sessions in shards.
 2. **review** / **submit**: an approval when asked for or above the thresholds (a rejection sends
-   nothing), then one mapped task per shard (pool `learnosity_api`), batches sent concurrently.
+   nothing), then one mapped task per shard (pool `learnosity_api`), batches sent concurrently;
+   each job's outcome is recorded, and its sessions read back, as soon as it ends, while later
+   batches are still being sent.
 3. **wait_for_jobs**: deferrable wait on every job reference.
-4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back.
+4. **record_jobs** / **verify**: per-session outcomes into the ledger, then read-back, for what
+   the submit tasks did not finish following.
 5. **report**: HTML report + quarantine CSV, with how every row read adds up (staged, skipped as
    already delivered, quarantined, held back). The run fails here, after the report, unless it
    delivered everything: a session failed (its job failed or halted, a task never finished it) or

@@ -54,6 +54,9 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
         task_id="submit",
         pool=API_POOL,
         ignore_response_revisions="{{ params.ignore_response_revisions }}",
+        # Outcomes and read-back as each job ends, while later batches are still sent.
+        follow_jobs=True,
+        verify="{{ params.get('verify', true) and not params.dry_run }}",
         map_index_template="{{ task.shard['label'] }}",
     ).expand(shard=plan.output)
     wait_limit = job_wait_limit()

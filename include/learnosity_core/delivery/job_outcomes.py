@@ -266,17 +266,25 @@ def _sent_orders(
 def record_jobs(
     client: JobReader, ledger: Ledger, dag_id: str, run_id: str, stage: StoragePath | None = None
 ) -> RecordResult:
-    """Read every job of the run once and write each session's outcome (and job errors) to the ledger.
-    With the run's `stage`, errors that name a session only by its position in the batch count too."""
-    jobs_sessions = ledger.jobs_of_run(dag_id, run_id)
+    """Read every job of the run whose sessions no answer settled yet, once, and write each session's
+    outcome (and job errors) to the ledger; jobs the submit already recorded while sending
+    (`follow`) are not read again. With the run's `stage`, errors that name a session only by its
+    position in the batch count too."""
+    jobs_sessions = ledger.unsettled_jobs_of_run(dag_id, run_id)
     jobs = {job.reference: job for job in client.get_jobs(list(jobs_sessions))} if jobs_sessions else {}
     orders = _sent_orders(ledger, stage, dag_id, run_id) if stage is not None else None
     counts: Counter[str] = Counter()
     pending: list[tuple[str, str, Sequence[SessionOutcome]]] = []
-    for reference, session_ids in jobs_sessions.items():
+    for reference, carried in jobs_sessions.items():
         job = jobs.get(reference)
         sent_order = partial(orders, reference) if orders is not None else None
-        outcomes = session_outcomes(job, session_ids, reference, sent_order)
+        # The whole batch is read (its answer may name sessions by position); only what no
+        # answer settled is written: a read-back difference is never overwritten by the job.
+        outcomes = [
+            outcome
+            for outcome in session_outcomes(job, carried.session_ids, reference, sent_order)
+            if outcome.session_id in carried.unsettled
+        ]
         pending.append((reference, str(job.status) if job is not None else "unknown", outcomes))
         counts.update(outcome.status.value for outcome in outcomes)
         if len(pending) >= _JOBS_PER_TRANSACTION:

@@ -217,6 +217,14 @@ def _remember(conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class JobSessions:
+    """The sessions one job carried (in the ledger's order) and those no answer settled yet."""
+
+    session_ids: list[str]
+    unsettled: set[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
     """Where a session stands before a run sends it: `status` is COMPLETED or REJECTED when it
     settled (None: never did), `same_content` whether that settled content is the content now."""
@@ -671,6 +679,32 @@ class Ledger:
             )
             for ref, sid in rows:
                 jobs.setdefault(ref, []).append(sid)
+        return jobs
+
+    def unsettled_jobs_of_run(self, dag_id: str, run_id: str) -> dict[str, JobSessions]:
+        """The run's jobs with a session no job answer settled: still submitted, or failed by its
+        job (a halt, a wait that timed out, an unknown job) and so worth asking again. A session
+        that completed, or that read-back found different (failed, `verified` false), is settled."""
+        unsettled = sa.or_(
+            sessions_table.c.status == SessionStatus.SUBMITTED.value,
+            sa.and_(
+                sessions_table.c.status == SessionStatus.FAILED.value, sessions_table.c.verified.is_(None)
+            ),
+        )
+        of_run = (*_of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None))
+        open_jobs = sa.select(sessions_table.c.job_reference).where(*of_run, unsettled).distinct()
+        jobs: dict[str, JobSessions] = {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(sessions_table.c.job_reference, sessions_table.c.session_id, unsettled).where(
+                    *of_run, sessions_table.c.job_reference.in_(open_jobs)
+                )
+            )
+            for ref, sid, is_unsettled in rows:
+                job = jobs.setdefault(ref, JobSessions([], set()))
+                job.session_ids.append(sid)
+                if is_unsettled:
+                    job.unsettled.add(sid)
         return jobs
 
     def job_statuses(self, dag_id: str, run_id: str) -> dict[str, str | None]:

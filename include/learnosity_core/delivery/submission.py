@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from learnosity_core.dataapi.errors import DataApiValidationError
+from learnosity_core.delivery.follow import FollowClient, JobFollower
 from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import (
@@ -49,6 +51,10 @@ class SessionSubmitter(Protocol):
     def submit_failed_sessions(
         self, blobs: Sequence[str], ignore_response_revisions: bool | None = None
     ) -> str: ...
+
+
+class ShardClient(SessionSubmitter, FollowClient, Protocol):
+    """What a shard's submitter needs: posting, and reading jobs and sessions to follow them."""
 
 
 class ShardResult(BaseModel):
@@ -149,15 +155,33 @@ def send_batch(
 
 
 def submit_shard(
-    client: SessionSubmitter,
+    client: ShardClient,
     ledger: Ledger,
     stage: StoragePath,
     shard: Shard,
     *,
     concurrency: int = 4,
     ignore_response_revisions: bool | None = None,
+    follow_jobs: bool = False,
+    verify: bool = True,
 ) -> ShardResult:
-    """Post every batch of a shard that has no job yet; return all the shard's job references."""
+    """Post every batch of a shard that has no job yet; return all the shard's job references.
+    With `follow_jobs`, each batch posted whole has its job recorded (and with `verify` its
+    sessions read back) as soon as the job ends, while the rest are still sent (`follow`)."""
+    follower = JobFollower(client, ledger, stage, verify=verify) if follow_jobs else None
+    with follower or nullcontext():
+        return _submit_shard(client, ledger, stage, shard, concurrency, ignore_response_revisions, follower)
+
+
+def _submit_shard(
+    client: SessionSubmitter,
+    ledger: Ledger,
+    stage: StoragePath,
+    shard: Shard,
+    concurrency: int,
+    ignore_response_revisions: bool | None,
+    follower: JobFollower | None,
+) -> ShardResult:
     batch_names = read_shard(stage, shard.shard)
     progress = Progress(len(batch_names), shard.label, log, unit="batches")
     references: list[str] = []
@@ -166,6 +190,9 @@ def submit_shard(
     def send(name: str) -> tuple[_Sent, int]:
         batch = read_batch(stage, name)
         sent = send_batch(client, ledger, stage, batch, ignore_response_revisions)
+        whole = not sent.resumed and sent.rejected == 0 and len(sent.job_references) == 1
+        if follower is not None and whole:
+            follower.posted(batch.batch_id, sent.job_references[0])
         progress.advance()
         return sent, len(batch.session_ids)
 

@@ -70,11 +70,13 @@ def compare_sessions(
 
 
 def _completed_by_batch(ledger: Ledger, dag_id: str, run_id: str) -> dict[str, set[str]]:
-    """batch id -> the run's completed sessions in it that can be read back (ids only: small)."""
+    """batch id -> the run's completed sessions in it still to read back (ids only: small); those
+    the submit already verified while sending (`follow`) are not read again."""
     batches: dict[str, set[str]] = {}
     for row in ledger.sessions_of_run(dag_id, run_id):
         if (
             row.status == SessionStatus.COMPLETED
+            and row.verified is None
             and row.batch_id is not None
             and not row.session_id.startswith(STAND_IN_PREFIX)
         ):
@@ -110,7 +112,7 @@ def _sent(stage: StoragePath, batch_ids: Sequence[str], completed: Mapping[str, 
     return sent
 
 
-def _verify_read(
+def read_back(
     client: SessionReader, stage: StoragePath, batch_ids: Sequence[str], completed: Mapping[str, set[str]]
 ) -> dict[str, str | None]:
     """One read-back (up to 1,000 sessions, paged): its sessions sent and stored, compared as they come."""
@@ -143,7 +145,7 @@ def verify_run(
     verified = mismatched = 0
 
     def read(batch_ids: list[str]) -> dict[str, str | None]:
-        return _verify_read(client, stage, batch_ids, completed)
+        return read_back(client, stage, batch_ids, completed)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="read-back") as pool:
         # At most `concurrency` reads in flight, plus as many finished and waiting to be recorded.

@@ -23,13 +23,15 @@ class LearnositySubmitShardOperator(BaseOperator):
     each mapped task a readable label. Returns the shard's job references.
     """
 
-    template_fields: Sequence[str] = ("shard", "ignore_response_revisions")
+    template_fields: Sequence[str] = ("shard", "ignore_response_revisions", "verify")
 
     def __init__(
         self,
         *,
         shard: Any,
         ignore_response_revisions: Any = False,
+        follow_jobs: bool = False,
+        verify: Any = True,
         concurrency: int = 4,
         learnosity_conn_id: str = LearnosityHook.default_conn_name,
         state_conn_id: str = resources.STATE_CONN_ID,
@@ -38,6 +40,8 @@ class LearnositySubmitShardOperator(BaseOperator):
         super().__init__(**kwargs)
         self.shard = shard
         self.ignore_response_revisions = ignore_response_revisions
+        self.follow_jobs = follow_jobs
+        self.verify = verify
         self.concurrency = concurrency
         self.learnosity_conn_id = learnosity_conn_id
         self.state_conn_id = state_conn_id
@@ -56,16 +60,20 @@ class LearnositySubmitShardOperator(BaseOperator):
             "shared budget" if shared else "rate share",
             share,
         )
+        ledger = resources.ledger(self.state_conn_id)
+        stage = ObjectStoragePath(shard.stage)
         with (
             failing_fast(self.learnosity_conn_id),
             hook.get_client(set_requests_per_window=share) as client,
         ):
             result = submit_shard(
                 client,
-                resources.ledger(self.state_conn_id),
-                ObjectStoragePath(shard.stage),
+                ledger,
+                stage,
                 shard,
                 concurrency=self.concurrency,
                 ignore_response_revisions=True if ignore else None,
+                follow_jobs=self.follow_jobs,
+                verify=typed_param(bool, self.verify, "verify"),
             )
         return result.model_dump()

@@ -284,7 +284,9 @@ def test_a_halted_job_fails_the_report_after_writing_it_and_the_next_run_resends
 
 
 def test_verify_counts_a_session_changed_after_delivery_as_mismatched(deployment: Any) -> None:
-    _deliver(deployment, activity_ids=["demo-geography-capitals-q2"])
+    deployment.submit(_plan(deployment, RUN, activity_ids=["demo-geography-capitals-q2"]))
+    deployment.wait_for_jobs()
+    LearnosityRecordJobsOperator(task_id="record_jobs").execute(deployment.context(DAG_ID, RUN))
     stage = deployment.stage / DAG_ID / safe_name(RUN)
     (batch_file,) = (stage / "batches").iterdir()
     batch = json.loads(batch_file.read_text())

@@ -1,0 +1,137 @@
+"""Follow a shard's jobs while it still sends: record each job's outcome and read its sessions back
+as soon as the job ends, so recording and verification overlap the submit instead of following it.
+
+The submit step is bound by the SET limit; job polls and read-backs use the separate GET limits,
+so following costs the shard no sending time. What is not finished when the shard has posted its
+last batch (and waited `linger_s` for it) is left to the run's `record_jobs` and `verify` tasks,
+which skip what is already recorded and verified. Following never fails the shard: an error is
+logged and its job is left to those tasks.
+
+Only batches posted whole are followed: a batch halved after a refusal, or one resumed from an
+earlier attempt, has jobs of several batch ids that the run's tasks sort out from the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import partial
+from types import TracebackType
+from typing import Protocol
+
+from learnosity_core.dataapi.models import JobStatus
+from learnosity_core.delivery.job_outcomes import JobReader, session_outcomes
+from learnosity_core.delivery.ledger import Ledger, SessionStatus
+from learnosity_core.delivery.staging import StoragePath, batch_file, read_batch
+from learnosity_core.delivery.verify import STAND_IN_PREFIX, SessionReader, read_back
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2.0  # jobs take seconds; one GET jobs per poll for every open job of the shard
+FINISHING_POLL_S = 0.5
+LINGER_S = 10.0  # after the last post: jobs take seconds; slower ones are left to the run's tasks
+
+
+class FollowClient(JobReader, SessionReader, Protocol):
+    """The reads following needs (the real client satisfies it)."""
+
+
+class JobFollower:
+    """A background thread per shard: `posted` hands it each job, leaving the `with` block waits
+    up to `linger_s` for the open ones."""
+
+    def __init__(
+        self,
+        client: FollowClient,
+        ledger: Ledger,
+        stage: StoragePath,
+        *,
+        verify: bool,
+        poll_s: float = POLL_S,
+        linger_s: float = LINGER_S,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._stage = stage
+        self._verify = verify
+        self._poll_s = poll_s
+        self._linger_s = linger_s
+        self._open: dict[str, str] = {}  # job reference -> batch id
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._done_posting = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="follow-jobs", daemon=True)
+        self.recorded = self.verified = self.mismatched = 0
+
+    def __enter__(self) -> JobFollower:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done_posting.set()
+        self._wake.set()
+        self._thread.join(timeout=self._linger_s + 60)
+        with self._lock:
+            left = len(self._open)
+        log.info(
+            "Followed while sending: %d jobs recorded, %d sessions verified, %d differed on read-back;"
+            " %d jobs left to record_jobs and verify",
+            self.recorded,
+            self.verified,
+            self.mismatched,
+            left,
+        )
+
+    def posted(self, batch_id: str, job_reference: str) -> None:
+        """Follow the job of a batch this shard posted whole, in one request."""
+        with self._lock:
+            self._open[job_reference] = batch_id
+
+    def _follow(self) -> None:
+        deadline: float | None = None
+        while True:
+            finishing = self._done_posting.is_set()
+            if finishing and deadline is None:
+                deadline = time.monotonic() + self._linger_s
+            with self._lock:
+                open_jobs = dict(self._open)
+            if open_jobs:
+                try:
+                    self._settle(open_jobs)
+                except Exception as exc:  # the run's own tasks record and verify what is left
+                    log.warning("Following jobs paused after an error (%s): %s", type(exc).__name__, exc)
+            with self._lock:
+                left = bool(self._open)
+            if deadline is not None and (not left or time.monotonic() >= deadline):
+                return
+            # Once the last batch is out, only its jobs are left: look more often.
+            self._wake.wait(min(self._poll_s, FINISHING_POLL_S) if finishing else self._poll_s)
+            self._wake.clear()
+
+    def _settle(self, open_jobs: dict[str, str]) -> None:
+        """Record and read back every open job that has ended."""
+        for job in self._client.get_jobs(list(open_jobs)):
+            if not JobStatus(job.status).is_terminal or job.reference not in open_jobs:
+                continue
+            batch_id = open_jobs[job.reference]
+            batch = read_batch(self._stage, batch_file(batch_id))
+            sent = batch.session_ids  # as posted: the answer may name sessions by position
+            outcomes = session_outcomes(job, sent, job.reference, partial(list, sent))
+            self._ledger.record_jobs([(job.reference, str(job.status), outcomes)])
+            self.recorded += 1
+            completed = {
+                o.session_id
+                for o in outcomes
+                if o.status == SessionStatus.COMPLETED and not o.session_id.startswith(STAND_IN_PREFIX)
+            }
+            if self._verify and completed:
+                results = read_back(self._client, self._stage, [batch_id], {batch_id: completed})
+                self._ledger.record_verification(results)
+                problems = sum(1 for problem in results.values() if problem)
+                self.verified += len(results) - problems
+                self.mismatched += problems
+            with self._lock:
+                del self._open[job.reference]

@@ -1,0 +1,150 @@
+"""Following a shard's jobs while it sends, against the emulator: outcomes and read-back overlap
+the submit, the run's own record and verify tasks find nothing left, and a read-back difference
+is never overwritten by a job's answer."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from learnosity_core.dataapi import DataApiClient, DataApiSettings
+from learnosity_core.delivery.batching import Batcher
+from learnosity_core.delivery.job_outcomes import record_jobs
+from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus, sessions_table
+from learnosity_core.delivery.staging import Shard, write_template
+from learnosity_core.delivery.submission import submit_shard
+from learnosity_core.delivery.verify import verify_run
+from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
+from learnosity_devtools.emulator.seed import demo_templates, question_id
+
+KEY = "emulatordemokey1"
+SECRET = "emulator-demo-secret"
+DAG_ID = "learnosity_template_submission"
+RUN = "manual__2026-12-03T02:00:00+00:00"
+ACTIVITY = "demo-biology-cells-u3"
+BATCHES = 6
+
+
+@pytest.fixture
+def paced(tmp_path: Path) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
+    """Two SETs per second and quick jobs: sending takes seconds, each job ends within one."""
+    config = EmulatorConfig(
+        port=0,
+        db_path=tmp_path / "paced.db",
+        consumers={KEY: SECRET},
+        job_delay_s=0.1,
+        set_limit=2,
+        window_s=1.0,
+    )
+    with EmulatorServer(config) as server:
+        settings = DataApiSettings(
+            base_url=server.url, consumer_key=KEY, consumer_secret=SECRET, window_s=1.0
+        )
+        with DataApiClient(settings) as client:
+            yield server, client
+
+
+def _session(user: int) -> dict[str, Any]:
+    return {
+        "user_id": f"student-{user:05d}",
+        "activity_id": ACTIVITY,
+        "session_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"follow/{user}")),
+        "responses": [
+            {
+                "question_id": question_id("bio-cells-process"),
+                "type": "string",
+                "value": "photosynthesis",
+                "characterCount": 14,
+            }
+        ],
+    }
+
+
+def _stage(stage: Path, ledger: Ledger, sessions: int, batch_size: int = 3) -> Shard:
+    write_template(stage, ACTIVITY, demo_templates()[ACTIVITY])
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size)
+    for n in range(sessions):
+        doc = _session(n)
+        batcher.add(
+            ACTIVITY, SessionEntry(doc["session_id"], f"hash-{n}", ACTIVITY, doc["user_id"]), json.dumps(doc)
+        )
+    (shard,) = batcher.finish(max_shards=1)
+    return shard
+
+
+def test_jobs_are_recorded_and_read_back_while_later_batches_are_still_sent(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("learnosity_core.delivery.follow.POLL_S", 0.1)
+    _, client = paced
+    shard = _stage(stage, ledger, sessions=3 * BATCHES)
+
+    result = submit_shard(client, ledger, stage, shard, concurrency=1, follow_jobs=True)
+
+    assert result.batches_posted == BATCHES
+    rows = ledger.sessions_of_run(DAG_ID, RUN)
+    assert {(row.status, row.verified) for row in rows} == {(SessionStatus.COMPLETED, True)}
+    first_verified = min(
+        h.recorded_at for row in rows for h in ledger.history(session_id=row.session_id) if h.verified
+    )
+    last_submitted = max(
+        h.recorded_at
+        for row in rows
+        for h in ledger.history(session_id=row.session_id)
+        if h.status == SessionStatus.SUBMITTED
+    )
+    assert first_verified < last_submitted, "the first job was verified before the last batch went out"
+    # The run's own steps find nothing left to do.
+    assert record_jobs(client, ledger, DAG_ID, RUN).jobs == 0
+    assert verify_run(client, ledger, stage, DAG_ID, RUN).verified == 0
+
+
+def test_following_without_verify_records_outcomes_and_reads_nothing_back(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("learnosity_core.delivery.follow.POLL_S", 0.1)
+    server, client = paced
+    shard = _stage(stage, ledger, sessions=6)
+
+    submit_shard(client, ledger, stage, shard, follow_jobs=True, verify=False)
+
+    assert {(r.status, r.verified) for r in ledger.sessions_of_run(DAG_ID, RUN)} == {
+        (SessionStatus.COMPLETED, None)
+    }
+    assert server.stats()["requests"].get("GET /sessions/responses", 0) == 0
+
+
+def test_a_read_back_difference_is_not_overwritten_when_its_job_is_recorded_again(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path
+) -> None:
+    _, client = paced
+    shard = _stage(stage, ledger, sessions=3, batch_size=3)
+    submit_shard(client, ledger, stage, shard)
+    (job,) = ledger.jobs_of_run(DAG_ID, RUN)
+    first, second, third = ledger.jobs_of_run(DAG_ID, RUN)[job]
+    # As a follower leaves it: the job recorded, one session read back different, one failed by
+    # the job itself (so the job is still worth asking again), one verified.
+    ledger.record_verification({first: "responses differ on read-back"})
+    ledger.record_verification({third: None})
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            sa.update(sessions_table)
+            .where(sessions_table.c.session_id == second)
+            .values(status=SessionStatus.FAILED.value, error="job said no")
+        )
+    while not all(j.status.is_terminal for j in client.get_jobs([job])):
+        time.sleep(0.05)
+
+    record_jobs(client, ledger, DAG_ID, RUN)
+
+    rows = {row.session_id: row for row in ledger.sessions_of_run(DAG_ID, RUN)}
+    assert (rows[first].status, rows[first].verified) == (SessionStatus.FAILED, False), "read-back decides"
+    assert rows[second].status == SessionStatus.COMPLETED, "asked again, the job says stored"
+    assert (rows[third].status, rows[third].verified) == (SessionStatus.COMPLETED, True)

@@ -22,9 +22,9 @@ from typing import Protocol
 
 from learnosity_core.dataapi.models import JobStatus
 from learnosity_core.delivery.job_outcomes import JobReader, session_outcomes
-from learnosity_core.delivery.ledger import Ledger, SessionStatus
+from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.staging import StoragePath, batch_file, read_batch
-from learnosity_core.delivery.verify import STAND_IN_PREFIX, SessionReader, read_back
+from learnosity_core.delivery.verify import SessionReader, can_read_back, read_back
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,7 @@ class JobFollower:
             outcomes = session_outcomes(job, sent, job.reference, partial(list, sent))
             self._ledger.record_jobs([(job.reference, str(job.status), outcomes)])
             self.recorded += 1
-            completed = {
-                o.session_id
-                for o in outcomes
-                if o.status == SessionStatus.COMPLETED and not o.session_id.startswith(STAND_IN_PREFIX)
-            }
+            completed = {o.session_id for o in outcomes if can_read_back(o.session_id, o.status)}
             if self._verify and completed:
                 results = read_back(self._client, self._stage, [batch_id], {batch_id: completed})
                 self._ledger.record_verification(results)

@@ -200,7 +200,7 @@ class HistoryRow(BaseModel):
     recorded_at: datetime
 
 
-def _of_run(table: sa.Table, dag_id: str, run_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+def of_run(table: sa.Table, dag_id: str, run_id: str) -> tuple[sa.ColumnElement[bool], ...]:
     """The rows of one Airflow run: its id is unique only within its DAG."""
     return (table.c.dag_id == dag_id, table.c.run_id == run_id)
 
@@ -349,27 +349,30 @@ class Ledger:
         season scale that is nearly all of them, so on PostgreSQL the comparison runs in the
         database and only the few sessions to send (or already rejected) come back."""
         answer: dict[str, Standing] = {}
-        with self._engine.connect() as conn:
-            for part in _chunks(sorted(contents), self._lookup_chunk):
-                for sid, status, same in self._compare(conn, part, contents):
-                    if status != SessionStatus.COMPLETED or not same:
-                        answer[sid] = Standing(_STATUSES[status] if status else None, bool(same))
+        for sid, status, same in self._compare(contents):
+            if status != SessionStatus.COMPLETED or not same:
+                answer[sid] = Standing(_STATUSES[status] if status else None, bool(same))
         return answer
 
-    def _compare(
-        self, conn: sa.Connection, part: Sequence[str], contents: Mapping[str, str]
-    ) -> Iterable[tuple[str, str | None, bool]]:
-        """(id, settled status or None, same content) per id of `part`; PostgreSQL returns only
-        the ids not completed with the same content."""
+    def _compare(self, contents: Mapping[str, str]) -> Iterator[tuple[str, str | None, bool]]:
+        """(id, settled status or None, same content) per session; PostgreSQL returns only the
+        ids not completed with the same content, SQLite every id."""
         settled = [s.value for s in SETTLED_CONTENT]
-        if self._by_array:
-            hashes = [contents[sid] for sid in part]
-            return conn.execute(_standing_query(settled), {"ids": part, "hashes": hashes}).tuples()
-        query = sa.select(
-            sessions_table.c.session_id, sessions_table.c.status, sessions_table.c.content_hash
-        ).where(sessions_table.c.session_id.in_(part), sessions_table.c.status.in_(settled))
-        found = {sid: (status, digest == contents[sid]) for sid, status, digest in conn.execute(query)}
-        return ((sid, *found.get(sid, (None, False))) for sid in part)
+        if not self._by_array:
+            found = {
+                sid: (status, digest == contents[sid])
+                for sid, status, digest in self._sessions_by_id(
+                    [sessions_table.c.status, sessions_table.c.content_hash],
+                    contents,
+                    sessions_table.c.status.in_(settled),
+                )
+            }
+            yield from ((sid, *found.get(sid, (None, False))) for sid in contents)
+            return
+        with self._engine.connect() as conn:
+            for part in _chunks(sorted(contents), self._lookup_chunk):
+                hashes = [contents[sid] for sid in part]
+                yield from conn.execute(_standing_query(settled), {"ids": part, "hashes": hashes}).tuples()
 
     def owners(self, session_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """session id -> (activity_id, user_id) of the sessions the ledger knows whose they are."""
@@ -602,9 +605,7 @@ class Ledger:
         self, dag_id: str, run_id: str, window_start: datetime | None, window_end: datetime | None
     ) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.delete(runs_table).where(runs_table.c.dag_id == dag_id, runs_table.c.run_id == run_id)
-            )
+            conn.execute(sa.delete(runs_table).where(*of_run(runs_table, dag_id, run_id)))
             conn.execute(
                 sa.insert(runs_table).values(
                     dag_id=dag_id,
@@ -621,7 +622,7 @@ class Ledger:
         with self._engine.begin() as conn:
             conn.execute(
                 sa.update(runs_table)
-                .where(runs_table.c.dag_id == dag_id, runs_table.c.run_id == run_id)
+                .where(*of_run(runs_table, dag_id, run_id))
                 .values(finished=True, updated_at=_now())
             )
 
@@ -674,7 +675,7 @@ class Ledger:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(sessions_table.c.job_reference, sessions_table.c.session_id).where(
-                    *_of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None)
+                    *of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None)
                 )
             )
             for ref, sid in rows:
@@ -691,13 +692,13 @@ class Ledger:
                 sessions_table.c.status == SessionStatus.FAILED.value, sessions_table.c.verified.is_(None)
             ),
         )
-        of_run = (*_of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None))
-        open_jobs = sa.select(sessions_table.c.job_reference).where(*of_run, unsettled).distinct()
+        sent = (*of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None))
+        open_jobs = sa.select(sessions_table.c.job_reference).where(*sent, unsettled).distinct()
         jobs: dict[str, JobSessions] = {}
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(sessions_table.c.job_reference, sessions_table.c.session_id, unsettled).where(
-                    *of_run, sessions_table.c.job_reference.in_(open_jobs)
+                    *sent, sessions_table.c.job_reference.in_(open_jobs)
                 )
             )
             for ref, sid, is_unsettled in rows:
@@ -712,7 +713,7 @@ class Ledger:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(batches_table.c.job_reference, batches_table.c.job_status).where(
-                    *_of_run(batches_table, dag_id, run_id), batches_table.c.job_reference.is_not(None)
+                    *of_run(batches_table, dag_id, run_id), batches_table.c.job_reference.is_not(None)
                 )
             )
             return {ref: status for ref, status in rows}
@@ -731,5 +732,5 @@ class Ledger:
 
     def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(sessions_table).where(*_of_run(sessions_table, dag_id, run_id)))
+            rows = conn.execute(sa.select(sessions_table).where(*of_run(sessions_table, dag_id, run_id)))
             return [SessionRow.model_validate(dict(r._mapping)) for r in rows]

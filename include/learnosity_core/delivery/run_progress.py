@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from learnosity_core.delivery.ledger import Ledger, SessionStatus, batches_table, sessions_table
+from learnosity_core.delivery.ledger import Ledger, SessionStatus, batches_table, of_run, sessions_table
 
 # Sessions a run holds back never count as planned: only these are (or were) on their way.
 _ON_THEIR_WAY = [s.value for s in SessionStatus if s is not SessionStatus.QUARANTINED]
@@ -74,13 +74,11 @@ def run_progress(ledger: Ledger, dag_id: str, run_id: str) -> RunProgress:
                 sa.func.count(),
                 sa.func.count().filter(sessions.verified.is_(True)),
             )
-            .where(sessions.dag_id == dag_id, sessions.run_id == run_id, sessions.status.in_(_ON_THEIR_WAY))
+            .where(*of_run(sessions_table, dag_id, run_id), sessions.status.in_(_ON_THEIR_WAY))
             .group_by(sessions.status)
         ).all()
         first_sent = conn.execute(
-            sa.select(sa.func.min(batches_table.c.submitted_at)).where(
-                batches_table.c.dag_id == dag_id, batches_table.c.run_id == run_id
-            )
+            sa.select(sa.func.min(batches_table.c.submitted_at)).where(*of_run(batches_table, dag_id, run_id))
         ).scalar()
     by_status = {SessionStatus(status): count for status, count, _ in rows}
     if first_sent is not None and first_sent.tzinfo is None:

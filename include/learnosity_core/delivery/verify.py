@@ -69,17 +69,18 @@ def compare_sessions(
     return {sid: compare_session(entry, found.get(sid)) for sid, entry in sent.items()}
 
 
+def can_read_back(session_id: str, status: SessionStatus) -> bool:
+    """A completed session can be read back by its id; a blob staged under a stand-in key (it
+    named no session) cannot."""
+    return status == SessionStatus.COMPLETED and not session_id.startswith(STAND_IN_PREFIX)
+
+
 def _completed_by_batch(ledger: Ledger, dag_id: str, run_id: str) -> dict[str, set[str]]:
     """batch id -> the run's completed sessions in it still to read back (ids only: small); those
     the submit already verified while sending (`follow`) are not read again."""
     batches: dict[str, set[str]] = {}
     for row in ledger.sessions_of_run(dag_id, run_id):
-        if (
-            row.status == SessionStatus.COMPLETED
-            and row.verified is None
-            and row.batch_id is not None
-            and not row.session_id.startswith(STAND_IN_PREFIX)
-        ):
+        if can_read_back(row.session_id, row.status) and row.verified is None and row.batch_id is not None:
             batches.setdefault(row.batch_id, set()).add(row.session_id)
     return batches
 

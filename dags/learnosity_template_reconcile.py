@@ -32,7 +32,7 @@ from learnosity_provider.operators.template_submission import (
     LearnosityTemplateReportOperator,
 )
 from learnosity_provider.operators.verify import LearnosityVerifyOperator
-from learnosity_provider.pipeline import submit_and_wait
+from learnosity_provider.pipeline import send_while_planning, submit_and_wait
 from learnosity_provider.retries import DataApiRetryPolicy
 
 with DAG(
@@ -78,6 +78,7 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         reconcile=True,
         reconcile_since="{{ params.reconcile_since }}",
+        **send_while_planning(),
     )
     record = submit_and_wait(plan)
     verify = LearnosityVerifyOperator(task_id="verify", enabled="{{ params.verify and not params.dry_run }}")

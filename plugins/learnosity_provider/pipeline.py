@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import BaseOperator
 
@@ -18,6 +19,7 @@ from learnosity_provider.sensors import LearnosityJobsSensor
 WAIT_MARGIN = timedelta(minutes=15)
 # Time left after a late approval to send, wait for the jobs and report before the run times out.
 SEND_MARGIN = timedelta(hours=1)
+_VERIFY = "{{ params.get('verify', true) and not params.dry_run }}"
 
 
 def _answer_within(plan: BaseOperator) -> timedelta:
@@ -28,6 +30,19 @@ def _answer_within(plan: BaseOperator) -> timedelta:
     if run_timeout is None:
         return approval_timeout()
     return min(approval_timeout(), max(run_timeout - SEND_MARGIN, run_timeout / 2))
+
+
+def send_while_planning() -> dict[str, Any]:
+    """A template plan's arguments to send batches as it stages them, while the run needs no
+    review by the same params the review reads (needs the connection's `rate_limiter_url`)."""
+    return {
+        "send_while_planning": True,
+        "require_approval": "{{ params.require_approval }}",
+        "above_sessions": "{{ params.approval_above_sessions }}",
+        "above_quarantine_share": "{{ params.approval_above_quarantine_share }}",
+        "ignore_response_revisions": "{{ params.ignore_response_revisions }}",
+        "verify": _VERIFY,
+    }
 
 
 def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
@@ -56,7 +71,7 @@ def submit_and_wait(plan: BaseOperator) -> LearnosityRecordJobsOperator:
         ignore_response_revisions="{{ params.ignore_response_revisions }}",
         # Outcomes and read-back as each job ends, while later batches are still sent.
         follow_jobs=True,
-        verify="{{ params.get('verify', true) and not params.dry_run }}",
+        verify=_VERIFY,
         map_index_template="{{ task.shard['label'] }}",
     ).expand(shard=plan.output)
     wait_limit = job_wait_limit()

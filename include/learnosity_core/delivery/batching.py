@@ -8,6 +8,7 @@ as staged in the same step, so what is on disk and what the ledger expects alway
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 
 from learnosity_core.dataapi.limits import MAX_SESSIONS_PER_SET
 from learnosity_core.delivery.ledger import Ledger, SessionEntry
@@ -52,6 +53,7 @@ class Batcher:
         self.group_of_batch: dict[str, str] = {}
         self._pending: dict[str, list[tuple[SessionEntry, str]]] = defaultdict(list)
         self._numbers: Counter[str] = Counter()
+        self._new: list[str] = []  # staged since `take_new`, in staging order
 
     def add(self, group: str, session: SessionEntry, entry: str) -> None:
         pending = self._pending[group]
@@ -88,12 +90,30 @@ class Batcher:
         )
         self.sessions_per_batch[name] = len(pending)
         self.group_of_batch[name] = group
+        self._new.append(name)
 
-    def finish(self, max_shards: int) -> list[Shard]:
-        """Stage what is still pending and write the shards the submit tasks map over."""
+    def take_new(self) -> list[str]:
+        """The batches staged since the last call, in the order they were staged."""
+        new, self._new = self._new, []
+        return new
+
+    def flush(self) -> None:
+        """Stage what is still pending: the last, partly filled batch of each group."""
         for group in list(self._pending):
             self._flush(group)
+
+    def finish(self, max_shards: int, sent: Collection[str] = ()) -> list[Shard]:
+        """Stage what is still pending and write the shards the submit tasks map over. Batches
+        already `sent` (while planning) come last in each shard, spread evenly: the submit tasks
+        only resume them, and the ones still to send are shared out first."""
+        self.flush()
         names = sorted(self.sessions_per_batch)
-        return write_shards(
-            self.stage, assign_shards(names, max_shards), self.sessions_per_batch, self.group_of_batch
-        )
+        done = set(sent)
+        shards = assign_shards([n for n in names if n not in done], max_shards)
+        resumed = [n for n in names if n in done]
+        if not shards:
+            shards = assign_shards(resumed, max_shards)
+        else:
+            for index, shard in enumerate(shards):
+                shard += resumed[index :: len(shards)]
+        return write_shards(self.stage, shards, self.sessions_per_batch, self.group_of_batch)

@@ -36,6 +36,8 @@ class PlanFigures(BaseModel):
     unit: str = "rows"  # what `read` counts: rows of the warehouse, or blobs
     activities: dict[str, ActivityFigures] = Field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
+    # Sessions sent while planning, before a threshold was passed (`streaming`): not the review's to stop.
+    sent_while_planning: int = 0
 
     @property
     def sessions(self) -> int:
@@ -111,6 +113,14 @@ def review_request(figures: PlanFigures, decision: ReviewDecision, report: str |
         f"**Sessions to send:** {figures.sessions:,} ({figures.read:,} {figures.unit} read,"
         f" {figures.quarantined:,} quarantined or held back).",
         "",
+    ]
+    if figures.sent_while_planning:
+        lines += [
+            f"**Already sent:** {figures.sent_while_planning:,} of them went while planning, before the"
+            " plan passed a threshold; the rest waits for this answer.",
+            "",
+        ]
+    lines += [
         f"| activity | {figures.unit} read | quarantined or held back | sessions to send |",
         "|---|---:|---:|---:|",
     ]
@@ -139,13 +149,19 @@ class ReviewAnswer(BaseModel):
     rejected_by: str | None = None  # None: no answer before the approval timed out
     at: datetime
     timeout: str | None = None  # e.g. "12 h (LEARNOSITY_APPROVAL_TIMEOUT_H)", when it timed out
+    sent_before: int = 0  # sessions sent while planning, before the plan passed a threshold
 
     def statement(self) -> str:
         when = self.at.isoformat(timespec="seconds")
+        held = (
+            f"nothing more sent ({self.sent_before:,} sessions went while planning)"
+            if self.sent_before
+            else "nothing sent"
+        )
         if self.rejected_by is None:
             waited = f" within {self.timeout}" if self.timeout else ""
-            return f"no approval{waited}, timed out at {when}: nothing sent"
-        return f"rejected by {self.rejected_by} at {when}: nothing sent"
+            return f"no approval{waited}, timed out at {when}: {held}"
+        return f"rejected by {self.rejected_by} at {when}: {held}"
 
 
 def record_refusal(stage: StoragePath, answer: ReviewAnswer) -> None:

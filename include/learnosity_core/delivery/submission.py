@@ -15,8 +15,9 @@ template, a setting), not a session's: the refusal is raised and nothing is mark
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -154,6 +155,82 @@ def send_batch(
     return _Sent(job_references=references, rejected=len(refusals))
 
 
+class BatchSender:
+    """Sends staged batches on `concurrency` threads as they are handed over (`send`), each
+    exactly once (`send_batch`), handing each job posted whole to the follower, if any.
+
+    `wait()` waits for every batch handed over and raises the first failure; `stop()` instead
+    drops those not started yet (another task will send them) and keeps what went.
+    """
+
+    def __init__(
+        self,
+        client: SessionSubmitter,
+        ledger: Ledger,
+        stage: StoragePath,
+        *,
+        name: str,
+        concurrency: int = 4,
+        ignore_response_revisions: bool | None = None,
+        follower: JobFollower | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._stage = stage
+        self._ignore = ignore_response_revisions
+        self._follower = follower
+        self._progress = progress
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=name)
+        self._futures: deque[Future[tuple[_Sent, int]]] = deque()
+        self.job_references: list[str] = []
+        self.posted = self.resumed = self.sessions = self.rejected = 0
+
+    def send(self, names: Iterable[str]) -> None:
+        """Queue these batches (by file name) to be sent in order."""
+        self._futures.extend(self._pool.submit(self._send_one, name) for name in names)
+        while self._futures and self._futures[0].done():  # keep memory to what is in flight
+            self._count(self._futures.popleft().result())
+
+    def wait(self) -> None:
+        try:
+            while self._futures:
+                self._count(self._futures.popleft().result())
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        while self._futures:
+            future = self._futures.popleft()
+            if future.cancelled():
+                continue
+            if (error := future.exception()) is not None:
+                log.warning(
+                    "A batch was not sent (%s: %s); it is left to be sent later", type(error).__name__, error
+                )
+                continue
+            self._count(future.result())
+
+    def _send_one(self, name: str) -> tuple[_Sent, int]:
+        batch = read_batch(self._stage, name)
+        sent = send_batch(self._client, self._ledger, self._stage, batch, self._ignore)
+        whole = not sent.resumed and sent.rejected == 0 and len(sent.job_references) == 1
+        if self._follower is not None and whole:
+            self._follower.posted(batch.batch_id, sent.job_references[0])
+        if self._progress is not None:
+            self._progress.advance()
+        return sent, len(batch.session_ids)
+
+    def _count(self, outcome: tuple[_Sent, int]) -> None:
+        sent, sessions = outcome
+        self.job_references += sent.job_references
+        self.resumed += int(sent.resumed)
+        self.posted += int(not sent.resumed)
+        self.sessions += sessions
+        self.rejected += sent.rejected
+
+
 def submit_shard(
     client: ShardClient,
     ledger: Ledger,
@@ -168,51 +245,30 @@ def submit_shard(
     """Post every batch of a shard that has no job yet; return all the shard's job references.
     With `follow_jobs`, each batch posted whole has its job recorded (and with `verify` its
     sessions read back) as soon as the job ends, while the rest are still sent (`follow`)."""
-    follower = JobFollower(client, ledger, stage, verify=verify) if follow_jobs else None
-    with follower or nullcontext():
-        return _submit_shard(client, ledger, stage, shard, concurrency, ignore_response_revisions, follower)
-
-
-def _submit_shard(
-    client: SessionSubmitter,
-    ledger: Ledger,
-    stage: StoragePath,
-    shard: Shard,
-    concurrency: int,
-    ignore_response_revisions: bool | None,
-    follower: JobFollower | None,
-) -> ShardResult:
     batch_names = read_shard(stage, shard.shard)
     progress = Progress(len(batch_names), shard.label, log, unit="batches")
-    references: list[str] = []
-    resumed = posted = sessions = rejected = 0
-
-    def send(name: str) -> tuple[_Sent, int]:
-        batch = read_batch(stage, name)
-        sent = send_batch(client, ledger, stage, batch, ignore_response_revisions)
-        whole = not sent.resumed and sent.rejected == 0 and len(sent.job_references) == 1
-        if follower is not None and whole:
-            follower.posted(batch.batch_id, sent.job_references[0])
-        progress.advance()
-        return sent, len(batch.session_ids)
-
-    with ThreadPoolExecutor(
-        max_workers=max(1, concurrency), thread_name_prefix=f"shard{shard.shard}"
-    ) as pool:
-        for sent, count in pool.map(send, batch_names):
-            references += sent.job_references
-            resumed += int(sent.resumed)
-            posted += int(not sent.resumed)
-            sessions += count
-            rejected += sent.rejected
+    follower = JobFollower(client, ledger, stage, verify=verify) if follow_jobs else None
+    with follower or nullcontext():
+        sender = BatchSender(
+            client,
+            ledger,
+            stage,
+            name=f"shard{shard.shard}",
+            concurrency=concurrency,
+            ignore_response_revisions=ignore_response_revisions,
+            follower=follower,
+            progress=progress,
+        )
+        sender.send(batch_names)
+        sender.wait()
     log.info("%s", progress.line())
     result = ShardResult(
         shard=shard.shard,
-        job_references=references,
-        batches_posted=posted,
-        batches_resumed=resumed,
-        sessions=sessions,
-        sessions_rejected=rejected,
+        job_references=sender.job_references,
+        batches_posted=sender.posted,
+        batches_resumed=sender.resumed,
+        sessions=sender.sessions,
+        sessions_rejected=sender.rejected,
     )
-    log.info("%s: posted %d batches, resumed %d already posted", shard.label, result.batches_posted, resumed)
+    log.info("%s: posted %d batches, resumed %d already posted", shard.label, sender.posted, sender.resumed)
     return result

@@ -181,6 +181,17 @@ def count_rows(engine: Engine, source: Source, window: Window, activity_ids: Seq
     return total
 
 
+def count_sessions(engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()) -> int:
+    """The most sessions the window can send: its distinct (activity, learner, attempt) keys.
+    Some may turn out invalid or already delivered, never more."""
+    columns = source_columns(engine, source)
+    clauses, params = _filters(engine, columns, window, activity_ids, "c")
+    attempt = ", s.attempt" if "attempt" in columns else ""
+    keys = f"SELECT DISTINCT s.activity_id, s.user_id{attempt} FROM ({_changed_rows_sql(source, clauses)}) s"
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM ({keys}) n"), params).scalar_one())
+
+
 def iter_rows(
     engine: Engine,
     source: Source,

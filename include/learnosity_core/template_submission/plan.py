@@ -37,11 +37,13 @@ from learnosity_core.delivery.staging import (
     write_plan_summary,
     write_template,
 )
+from learnosity_core.delivery.streaming import PlanStream
 from learnosity_core.delivery.warehouse import Source
 from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
     count_rows,
+    count_sessions,
     iter_rows,
     named_templates,
     names_activity,
@@ -108,21 +110,32 @@ class PlanSummary(BaseModel):
 
     def review_figures(self) -> PlanFigures:
         """The plan as an approver sees it: per activity, rows read, set aside and sessions to send."""
-        reasons: Counter[str] = Counter()
-        for c in self.activities.values():
-            reasons.update(c.quarantined_by_reason)
-            if c.rows_held_back:
-                reasons["activity held back"] += c.rows_held_back
-        return PlanFigures(
-            dry_run=self.dry_run,
-            activities={
-                name: ActivityFigures(
-                    read=c.rows, quarantined=c.rows_quarantined + c.rows_held_back, sessions=c.sessions_staged
-                )
-                for name, c in self.activities.items()
-            },
-            quarantined_by_reason=dict(reasons),
-        )
+        return review_figures(self.activities, self.dry_run)
+
+
+def review_figures(
+    activities: Mapping[str, ActivityCounts], dry_run: bool, *, decided_only: bool = False
+) -> PlanFigures:
+    """Per activity: rows read, set aside and sessions to send; `decided_only` counts as read only
+    the rows already staged, skipped or set aside (a plan part-way, whose last rows wait in the
+    transform for the rest of their session)."""
+    reasons: Counter[str] = Counter()
+    for c in activities.values():
+        reasons.update(c.quarantined_by_reason)
+        if c.rows_held_back:
+            reasons["activity held back"] += c.rows_held_back
+    return PlanFigures(
+        dry_run=dry_run,
+        activities={
+            name: ActivityFigures(
+                read=c.rows - c.unaccounted if decided_only else c.rows,
+                quarantined=c.rows_quarantined + c.rows_held_back,
+                sessions=c.sessions_staged,
+            )
+            for name, c in activities.items()
+        },
+        quarantined_by_reason=dict(reasons),
+    )
 
 
 class PlanRequest(BaseModel):
@@ -181,6 +194,7 @@ def plan_template_run(
     dag_id: str,
     run_end: datetime,
     template_map: Mapping[str, TemplateRef] | None = None,
+    stream: PlanStream | None = None,
 ) -> PlanSummary:
     """Decide and stage everything this run sends; return counts and the shards to map over.
 
@@ -214,7 +228,10 @@ def plan_template_run(
     for activity_id, reason in held_back.items():
         counts[activity_id].held_back = reason
     batcher = Batcher(stage, ledger, dag_id, request.run_id, "from_template", request.batch_size)
-    progress = Progress(count_rows(engine, source, window, request.activity_ids), "plan", log, unit="rows")
+    rows = count_rows(engine, source, window, request.activity_ids)
+    progress = Progress(rows, "plan", log, unit="rows")
+    if stream is not None:
+        stream.begin(rows, lambda: count_sessions(engine, source, window, request.activity_ids))
     chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
     claims = SessionIdClaims(known_owners=ledger.owners)
@@ -230,7 +247,12 @@ def plan_template_run(
                 ledger.quarantine(dag_id, request.run_id, "from_template", problems)
             _record_warnings(result.warnings, counts)
             _stage_sessions(result.sessions, counts, ledger, batcher, request)
-    shards = batcher.finish(request.max_shards)
+            if stream is not None:
+                stream.offer(batcher.take_new(), review_figures(counts, request.dry_run, decided_only=True))
+    batcher.flush()
+    if stream is not None:
+        stream.offer(batcher.take_new(), review_figures(counts, request.dry_run))
+    shards = batcher.finish(request.max_shards, stream.offered if stream is not None else ())
 
     quarantine_csv: str | None = None
     if any(c.rows_quarantined for c in counts.values()):

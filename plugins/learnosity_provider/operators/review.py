@@ -51,6 +51,26 @@ def _setting(requested: object, variable: str, default: object) -> object:
     return Variable.get(variable, default=default)
 
 
+def review_thresholds(above_sessions: object, above_quarantine_share: object) -> ReviewThresholds:
+    """The approval thresholds of a run: the trigger form's values, else the Variables, else the defaults."""
+    return typed_request(
+        ReviewThresholds,
+        approval_above_sessions=_setting(
+            above_sessions, "learnosity_approval_above_sessions", DEFAULT_ABOVE_SESSIONS
+        ),
+        approval_above_quarantine_share=_setting(
+            above_quarantine_share,
+            "learnosity_approval_above_quarantine_share",
+            DEFAULT_ABOVE_QUARANTINE_SHARE,
+        ),
+    )
+
+
+def _sent_while_planning(dag_id: str, run_id: str) -> int:
+    """Sessions of the run that have a job before the review answered: sent while planning."""
+    return sum(len(ids) for ids in resources.ledger().jobs_of_run(dag_id, run_id).values())
+
+
 def plan_figures(kind: PlanKind, dag_id: str, run_id: str) -> PlanFigures:
     """The numbers of this run's plan (plan.json in its stage folder)."""
     stage = resources.stage_path(dag_id, run_id)
@@ -102,22 +122,13 @@ class LearnosityReviewOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         dag_id, run_id = dag_and_run(context)
         requested = typed_param(bool, self.require_approval, "require_approval")
-        thresholds = typed_request(
-            ReviewThresholds,
-            approval_above_sessions=_setting(
-                self.above_sessions, "learnosity_approval_above_sessions", DEFAULT_ABOVE_SESSIONS
-            ),
-            approval_above_quarantine_share=_setting(
-                self.above_quarantine_share,
-                "learnosity_approval_above_quarantine_share",
-                DEFAULT_ABOVE_QUARANTINE_SHARE,
-            ),
-        )
+        thresholds = review_thresholds(self.above_sessions, self.above_quarantine_share)
         figures = plan_figures(self.plan, dag_id, run_id)
         decision = decide_review(figures, thresholds, requested)
         if not decision.needed:
             self.log.info("No review needed (%s): approved automatically", decision.reason)
             return {"chosen_options": [self.APPROVE], "approved_automatically": decision.reason}
+        figures.sent_while_planning = _sent_while_planning(dag_id, run_id)
         base = conf.get("api", "base_url", fallback="http://localhost:8080/")
         self.subject, self.body = review_request(figures, decision, report_url(base, dag_id, run_id))
         self.log.info("Waiting for approval in Required Actions: %s", decision.reason)
@@ -132,6 +143,7 @@ class LearnosityReviewOperator(ApprovalOperator):
                 rejected_by=None if timed_out else user.get("name") or user.get("id"),
                 at=event.get("responded_at") or utcnow(),
                 timeout=self._timeout_text() if timed_out else None,
+                sent_before=_sent_while_planning(dag_id, run_id),
             )
             record_refusal(resources.stage_path(dag_id, run_id), answer)
             self.log.warning("Nothing will be sent: %s", answer.statement())

@@ -7,10 +7,11 @@ parsing a DAG file stays cheap.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import Field
 
@@ -27,6 +28,11 @@ from learnosity_provider.operators.common import (
     typed_param,
     typed_request,
 )
+from learnosity_provider.operators.review import review_thresholds
+
+if TYPE_CHECKING:
+    from learnosity_core.dataapi.client import DataApiClient
+    from learnosity_core.delivery.ledger import Ledger
 
 
 class LearnosityTemplatePlanOperator(BaseOperator):
@@ -45,6 +51,11 @@ class LearnosityTemplatePlanOperator(BaseOperator):
     :param reconcile: ignore the window; send every session since `reconcile_since` that the
         ledger does not hold as delivered with the same content.
     :param reconcile_since: how far back a reconcile looks (default 30 days).
+    :param send_while_planning: send batches as they are staged while the run needs no review
+        (`require_approval`, `approval_above_sessions`, `approval_above_quarantine_share` as the
+        review reads them); only with a shared rate budget (the connection's `rate_limiter_url`),
+        so the plan's sending and the submit tasks' never add up past the limit.
+    :param verify: read back what is sent while planning (as the submit tasks do).
     """
 
     template_fields: Sequence[str] = (
@@ -56,6 +67,11 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         "dry_run_requested",
         "reconcile",
         "reconcile_since",
+        "require_approval",
+        "above_sessions",
+        "above_quarantine_share",
+        "ignore_response_revisions",
+        "verify",
     )
 
     def __init__(
@@ -70,6 +86,12 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         reconcile: Any = False,
         reconcile_since: Any = None,
         max_shards: int | None = None,
+        send_while_planning: bool = False,
+        require_approval: Any = False,
+        above_sessions: Any = None,
+        above_quarantine_share: Any = None,
+        ignore_response_revisions: Any = False,
+        verify: Any = True,
         learnosity_conn_id: str = LearnosityHook.default_conn_name,
         warehouse_conn_id: str = resources.WAREHOUSE_CONN_ID,
         state_conn_id: str = resources.STATE_CONN_ID,
@@ -85,6 +107,12 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         self.reconcile = reconcile
         self.reconcile_since = reconcile_since
         self.max_shards = max_shards
+        self.send_while_planning = send_while_planning
+        self.require_approval = require_approval
+        self.above_sessions = above_sessions
+        self.above_quarantine_share = above_quarantine_share
+        self.ignore_response_revisions = ignore_response_revisions
+        self.verify = verify
         self.learnosity_conn_id = learnosity_conn_id
         self.warehouse_conn_id = warehouse_conn_id
         self.state_conn_id = state_conn_id
@@ -110,21 +138,24 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             template_map = resources.template_map(self.warehouse_conn_id)
         except (TemplateMapError, SourceError) as exc:
             raise AirflowFailException(str(exc)) from None
-        with (
-            failing_fast(self.learnosity_conn_id),
-            LearnosityHook(self.learnosity_conn_id).get_client() as client,
-        ):
-            summary = plan_template_run(
-                engine=resources.sql_engine(self.warehouse_conn_id),
-                source=resources.source(),
-                fetch_template=fetcher(client),
-                template_map=template_map,
-                ledger=resources.ledger(self.state_conn_id),
-                stage=resources.stage_path(dag_id, run_id),
-                request=request,
-                dag_id=dag_id,
-                run_end=context.get("data_interval_end") or datetime.now(UTC),
-            )
+        hook = LearnosityHook(self.learnosity_conn_id)
+        ledger = resources.ledger(self.state_conn_id)
+        stage = resources.stage_path(dag_id, run_id)
+        with failing_fast(self.learnosity_conn_id), hook.get_client() as client:
+            stream = self._stream(client, ledger, stage) if self._streams(hook, request.dry_run) else None
+            with stream or nullcontext() as sending:
+                summary = plan_template_run(
+                    engine=resources.sql_engine(self.warehouse_conn_id),
+                    source=resources.source(),
+                    fetch_template=fetcher(client),
+                    template_map=template_map,
+                    stream=sending,
+                    ledger=ledger,
+                    stage=stage,
+                    request=request,
+                    dag_id=dag_id,
+                    run_end=context.get("data_interval_end") or datetime.now(UTC),
+                )
         staged = sum(c.sessions_staged for c in summary.activities.values())
         quarantined = sum(c.rows_quarantined for c in summary.activities.values())
         held_back = sum(1 for c in summary.activities.values() if c.held_back)
@@ -137,6 +168,24 @@ class LearnosityTemplatePlanOperator(BaseOperator):
             " - dry run, nothing staged" if request.dry_run else "",
         )
         return [shard.model_dump() for shard in summary.shards]
+
+    def _streams(self, hook: LearnosityHook, dry_run: bool) -> bool:
+        """Send while planning only into a budget shared with the submit tasks (Redis)."""
+        return self.send_while_planning and not dry_run and hook.get_settings().rate_limiter_url is not None
+
+    def _stream(self, client: DataApiClient, ledger: Ledger, stage: ObjectStoragePath) -> Any:
+        from learnosity_core.delivery.streaming import plan_stream
+
+        ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
+        return plan_stream(
+            client,
+            ledger,
+            stage,
+            review_thresholds(self.above_sessions, self.above_quarantine_share),
+            requested=typed_param(bool, self.require_approval, "require_approval"),
+            verify=typed_param(bool, self.verify, "verify"),
+            ignore_response_revisions=True if ignore else None,
+        )
 
 
 class LearnosityTemplateReportOperator(BaseOperator):

@@ -205,3 +205,44 @@ def test_groups_with_the_same_safe_name_keep_separate_batches(stage: Path, ledge
     staged = [sid for b in _batch_files(stage).values() for sid in b.session_ids]
     assert sorted(staged) == ["act/1-s000", "act:1-s000"]
     assert sum(s.sessions for s in shards) == 2
+
+
+def test_new_batches_are_handed_over_once_in_staging_order(stage: Path, ledger: Ledger) -> None:
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=2)
+    for n in range(5):
+        for group in ("act-b", "act-a"):
+            session = _session(group, n)
+            batcher.add(group, session, _entry(session))
+    first = batcher.take_new()
+    assert [read_batch(stage, n).activity_id for n in first] == ["act-b", "act-a", "act-b", "act-a"]
+    assert batcher.take_new() == []
+    batcher.flush()  # the two partly filled batches
+    last = batcher.take_new()
+    assert [len(read_batch(stage, n).session_ids) for n in last] == [1, 1]
+    assert sorted(first + last) == sorted(_batch_files(stage))
+
+
+def test_batches_sent_while_planning_come_last_in_each_shard(stage: Path, ledger: Ledger) -> None:
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=1)
+    for n in range(10):
+        session = _session("act-a", n)
+        batcher.add("act-a", session, _entry(session))
+    sent = batcher.take_new()[:6]
+    shards = batcher.finish(max_shards=2, sent=sent)
+
+    lists = [read_shard(stage, s.shard) for s in shards]
+    assert [len(names) for names in lists] == [5, 5]
+    for names in lists:
+        unsent = [n for n in names if n not in sent]
+        assert len(unsent) == 2 and names[:2] == unsent  # what is still to send goes first
+    assert sorted(n for names in lists for n in names) == sorted(_batch_files(stage))
+
+
+def test_when_everything_was_sent_while_planning_the_shards_only_resume(stage: Path, ledger: Ledger) -> None:
+    batcher = Batcher(stage, ledger, DAG_ID, RUN, "from_template", batch_size=1)
+    for n in range(4):
+        session = _session("act-a", n)
+        batcher.add("act-a", session, _entry(session))
+    shards = batcher.finish(max_shards=2, sent=batcher.take_new())
+    assert sorted(n for s in shards for n in read_shard(stage, s.shard)) == sorted(_batch_files(stage))
+    assert [s.batches for s in shards] == [2, 2]

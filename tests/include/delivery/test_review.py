@@ -135,3 +135,21 @@ def test_a_refusal_is_kept_for_the_report(tmp_path: Path) -> None:
         "no approval within 12 h (LEARNOSITY_APPROVAL_TIMEOUT_H), timed out at 2026-12-02T18:30:00+00:00:"
         " nothing sent"
     )
+
+
+def test_what_went_while_planning_is_told_to_the_approver_and_in_a_refusal(tmp_path: Path) -> None:
+    figures = PlanFigures(
+        activities={"act-a": ActivityFigures(read=1000, quarantined=100, sessions=90)}, sent_while_planning=40
+    )
+    _, body = review_request(figures, decide_review(figures, DEFAULTS, False), None)
+    assert "**Already sent:** 40 of them went while planning" in body
+    _, quiet = review_request(
+        figures.model_copy(update={"sent_while_planning": 0}), decide_review(figures, DEFAULTS, False), None
+    )
+    assert "Already sent" not in quiet
+
+    at = datetime(2026, 12, 2, 18, 30, tzinfo=UTC)
+    record_refusal(tmp_path, ReviewAnswer(rejected_by="ana", at=at, sent_before=40))
+    assert refusal(tmp_path) == (
+        "rejected by ana at 2026-12-02T18:30:00+00:00: nothing more sent (40 sessions went while planning)"
+    )

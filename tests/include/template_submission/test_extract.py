@@ -15,6 +15,7 @@ from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
     count_rows,
+    count_sessions,
     iter_rows,
 )
 
@@ -92,6 +93,13 @@ def test_a_source_without_the_contract_columns_is_refused_by_name(engine: sa.Eng
 def test_count_matches_what_iter_rows_yields(engine: sa.Engine) -> None:
     for window in (WINDOW, Window()):
         assert count_rows(engine, Source(), window) == len(pd.concat(iter_rows(engine, Source(), window)))
+
+
+def test_count_sessions_bounds_the_sessions_iter_rows_holds(engine: sa.Engine) -> None:
+    for window, sessions in ((WINDOW, 2), (Window(), 4)):
+        rows = pd.concat(iter_rows(engine, Source(), window))
+        assert count_sessions(engine, Source(), window) == sessions
+        assert count_sessions(engine, Source(), window) == len(rows.groupby(["activity_id", "user_id"]))
 
 
 def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> None:

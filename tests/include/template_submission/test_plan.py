@@ -672,3 +672,42 @@ def test_a_loaded_at_column_windows_on_when_rows_reached_the_warehouse(
         "the late sessions, but that one"
     )
     assert _total(later, "rows") == len(late), "only the late rows: the others were loaded before"
+
+
+def test_batches_are_sent_while_planning_and_the_shards_resume_them(
+    tmp_path: Path, engine: sa.Engine, ledger: Ledger, client: DataApiClient
+) -> None:
+    from learnosity_core.delivery.review import ReviewThresholds
+    from learnosity_core.delivery.streaming import plan_stream
+    from learnosity_core.delivery.submission import submit_shard
+
+    stage = tmp_path / "stage" / "run-1"
+    stage.mkdir(parents=True)
+    thresholds = ReviewThresholds(approval_above_sessions=1000, approval_above_quarantine_share=1.0)
+    with plan_stream(client, ledger, stage, thresholds, requested=False, verify=True) as stream:
+        summary = plan_template_run(
+            engine,
+            Source(),
+            Templates(),
+            ledger,
+            stage,
+            PlanRequest(run_id="run-1", batch_size=2, chunksize=20, max_shards=2),
+            DAG,
+            NOW,
+            stream=stream,
+        )
+    assert stream.closed is None
+    staged = _total(summary, "sessions_staged")
+    assert 0 < stream.sessions_sent <= staged
+    batches = _batches(stage, summary)
+    assert sorted(b.batch_id for b in batches) == sorted({b.batch_id for b in batches})  # each once
+    went = sum(1 for b in batches if ledger.job_for_batch(b.batch_id))
+    assert 0 < went <= len(stream.offered)
+    results = [submit_shard(client, ledger, stage, shard) for shard in summary.shards]
+    assert sum(r.batches_resumed for r in results) == went
+    assert sum(r.sessions for r in results) == staged
+    assert all(ledger.job_for_batch(b.batch_id) for b in batches)  # nothing left unsent
+    for shard in summary.shards:  # what was still to send comes first in each shard
+        names = read_shard(stage, shard.shard)
+        flags = [name in stream.offered for name in names]
+        assert flags == sorted(flags)

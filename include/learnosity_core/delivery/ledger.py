@@ -730,6 +730,26 @@ class Ledger:
         with self._engine.connect() as conn:
             return [HistoryRow.model_validate(dict(r._mapping)) for r in conn.execute(query)]
 
+    def unverified_of_run(self, dag_id: str, run_id: str, stand_in_prefix: str) -> dict[str, set[str]]:
+        """batch id -> the run's completed sessions in it not read back yet (ids only), skipping
+        stand-in keys (`stand_in_prefix`: blobs that named no session, which cannot be read back).
+        Filtered in the database: after the submit tasks followed their jobs, few or none."""
+        s = sessions_table.c
+        batches: dict[str, set[str]] = {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s.batch_id, s.session_id).where(
+                    *of_run(sessions_table, dag_id, run_id),
+                    s.status == SessionStatus.COMPLETED.value,
+                    s.verified.is_(None),
+                    s.batch_id.is_not(None),
+                    ~s.session_id.startswith(stand_in_prefix, autoescape=True),
+                )
+            )
+            for batch_id, session_id in rows:
+                batches.setdefault(batch_id, set()).add(session_id)
+        return batches
+
     def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(sessions_table).where(*of_run(sessions_table, dag_id, run_id)))

@@ -75,16 +75,6 @@ def can_read_back(session_id: str, status: SessionStatus) -> bool:
     return status == SessionStatus.COMPLETED and not session_id.startswith(STAND_IN_PREFIX)
 
 
-def _completed_by_batch(ledger: Ledger, dag_id: str, run_id: str) -> dict[str, set[str]]:
-    """batch id -> the run's completed sessions in it still to read back (ids only: small); those
-    the submit already verified while sending (`follow`) are not read again."""
-    batches: dict[str, set[str]] = {}
-    for row in ledger.sessions_of_run(dag_id, run_id):
-        if can_read_back(row.session_id, row.status) and row.verified is None and row.batch_id is not None:
-            batches.setdefault(row.batch_id, set()).add(row.session_id)
-    return batches
-
-
 def _reads(batches: Mapping[str, set[str]]) -> Iterator[list[str]]:
     """Batches grouped so that each group's sessions fit one read-back request (ids per read)."""
     group: list[str] = []
@@ -141,7 +131,8 @@ def verify_run(
     the GET limit); each read's sent entries and stored records are compared and recorded as it
     ends, so memory holds a few reads, never the run.
     """
-    completed = _completed_by_batch(ledger, dag_id, run_id)
+    # Only the sessions still to read back: those the submit followed were verified as it sent.
+    completed = ledger.unverified_of_run(dag_id, run_id, STAND_IN_PREFIX)
     progress = Progress(sum(len(ids) for ids in completed.values()), "read back", log, unit="sessions")
     verified = mismatched = 0
 

@@ -316,3 +316,17 @@ def test_rejections_and_quarantines_are_in_the_history(ledger: Ledger) -> None:
     ]
     (quarantined,) = ledger.history(session_id="s3")
     assert (quarantined.status, quarantined.error) == (SessionStatus.QUARANTINED, "invalid_value: row 4")
+
+
+def test_only_completed_sessions_not_yet_read_back_are_left_to_verify(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"), ("s3", "h3"), ("blob:ab_c", "h4"))
+    _stage(ledger, "run-1", "b2", ("s5", "h5"), ("s6", "h6"))
+    _stage(ledger, "run-2", "b3", ("s7", "h7"))
+    for batch, job, sids in (("b1", "job-1", ("s1", "s2", "blob:ab_c")), ("b3", "job-3", ("s7",))):
+        ledger.record_submission(batch, job)
+        ledger.record_job(job, "completed", [SessionOutcome(s, SessionStatus.COMPLETED) for s in sids])
+    ledger.record_submission("b2", "job-2")  # still running: nothing to read back
+    assert ledger.unverified_of_run(DAG_ID, "run-1", "blob:") == {"b1": {"s1", "s2"}}
+    ledger.record_verification({"s1": None})
+    assert ledger.unverified_of_run(DAG_ID, "run-1", "blob:") == {"b1": {"s2"}}
+    assert ledger.unverified_of_run("another_dag", "run-1", "blob:") == {}

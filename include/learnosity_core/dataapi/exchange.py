@@ -2,7 +2,8 @@
 
 The generator yields `Wait` and `Post` steps and receives what the transport got back, so the
 sync and async clients share every rule (pacing, fresh signature per attempt, error
-classification, retry decision, logging) and differ only in how they sleep and post.
+classification, retry decision, logging) and differ only in how they sleep and post. Each
+attempt books a start, and tells the limiter it is sent only as the `Post` is yielded.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ def exchange(
     attempt = 0
     while True:
         attempt += 1
-        delay = limiter.reserve()
-        if delay > 0:
-            yield Wait(delay)
-        form = sign(settings, call.action, call.request)
+        token = yield from _booked_start(limiter)
+        try:
+            form = sign(settings, call.action, call.request)
+            # Marked as late as possible: the limiter then knows the real send, however late we woke.
+            while (early := limiter.mark_sent(token)) > 0:
+                yield Wait(early)
+        except BaseException:
+            _release(limiter, token)
+            raise
         reply = yield Post(url, form, headers)
         try:
             envelope = read_reply(reply, call, secret, form["security"])
@@ -110,6 +116,30 @@ def exchange(
             continue
         log.debug("Data API %s succeeded on attempt %d", call.name, attempt)
         return envelope
+
+
+def _booked_start(limiter: Limiter) -> Generator[Wait, Reply | None, str]:
+    """Waits until the limiter grants a start and for that start; returns the booking's token."""
+    while True:
+        booking = limiter.reserve()
+        if booking.token is None:
+            yield Wait(booking.delay)
+            continue
+        if booking.delay > 0:
+            try:
+                yield Wait(booking.delay)
+            except BaseException:  # also GeneratorExit: the caller was cancelled while waiting
+                _release(limiter, booking.token)
+                raise
+        return booking.token
+
+
+def _release(limiter: Limiter, token: str) -> None:
+    """Give back a booking that will not be sent, so it does not hold a slot until it goes stale."""
+    try:
+        limiter.release(token)
+    except Exception:  # e.g. Redis unreachable: the stale cap frees it; keep the original error
+        log.debug("could not release a rate-limit booking", exc_info=True)
 
 
 def read_reply(reply: Reply | None, call: Call, *secrets: str) -> Envelope:

@@ -10,7 +10,7 @@ import pytest
 
 from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.dataapi.exchange import Call, Exchange, HttpReply, Post, Wait, exchange
-from learnosity_core.dataapi.pacing import SlidingWindowLimiter
+from learnosity_core.dataapi.pacing import ASK_AGAIN_S, SlidingWindowLimiter
 from learnosity_core.dataapi.retry import RetryPolicy
 from learnosity_core.dataapi.settings import DataApiSettings
 
@@ -27,12 +27,23 @@ LEARNER_TEXT = "my-very-personal-answer"
 CALL = Call("sessions", "set", {"data_format": "from_template", "data": [{"value": LEARNER_TEXT}]})
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def unlimited() -> SlidingWindowLimiter:
     return SlidingWindowLimiter(1000, 1.0)
 
 
-def drive(steps: Exchange, replies: list[HttpReply]) -> tuple[list[Wait | Post], object]:
-    """Feed the replies to each Post; collect the steps and the final envelope."""
+def drive(
+    steps: Exchange, replies: list[HttpReply], clock: FakeClock | None = None
+) -> tuple[list[Wait | Post], object]:
+    """Feed the replies to each Post and pass each Wait on the clock; collect the steps and the
+    final envelope."""
     seen: list[Wait | Post] = []
     reply: HttpReply | None = None
     try:
@@ -40,6 +51,8 @@ def drive(steps: Exchange, replies: list[HttpReply]) -> tuple[list[Wait | Post],
             step = steps.send(reply)
             seen.append(step)
             reply = replies.pop(0) if isinstance(step, Post) else None
+            if clock is not None and isinstance(step, Wait):
+                clock.now += step.seconds
     except StopIteration as done:
         return seen, done.value
 
@@ -57,12 +70,75 @@ def test_each_attempt_is_signed_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     assert envelope is not None
 
 
+def send_one(limiter: SlidingWindowLimiter) -> None:
+    booking = limiter.reserve()
+    assert booking.token and booking.delay == 0.0
+    assert limiter.mark_sent(booking.token) == 0.0
+
+
 def test_pacing_delay_comes_before_the_post() -> None:
-    limiter = SlidingWindowLimiter(1, 10.0)
-    limiter.reserve()
-    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [OK])
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    send_one(limiter)
+    clock.now = 100.5
+    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [OK], clock)
     assert isinstance(steps[0], Wait) and 9.0 < steps[0].seconds <= 10.0
     assert isinstance(steps[1], Post)
+
+
+def test_the_booking_is_sent_when_the_post_is_yielded() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    send_one(limiter)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert next(steps) == Wait(10.0)
+    assert limiter.reserve().token is None  # booked, still pending
+    clock.now = 110.7  # woke late
+    assert isinstance(steps.send(None), Post)
+    assert limiter.reserve().delay == pytest.approx(10.0)  # from the real send, not the booking
+
+
+def test_while_the_limit_is_pending_the_exchange_asks_again() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    other = limiter.reserve()
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert next(steps) == Wait(ASK_AGAIN_S)
+    assert other.token and limiter.mark_sent(other.token) == 0.0
+    assert steps.send(None) == Wait(10.0)
+    clock.now += 10.0
+    assert isinstance(steps.send(None), Post)
+
+
+def test_an_early_wake_waits_out_the_rest_before_the_post() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    send_one(limiter)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert next(steps) == Wait(10.0)
+    clock.now = 109.0  # woke early on the limiter's clock
+    assert steps.send(None) == Wait(pytest.approx(1.0))
+    clock.now = 110.0
+    assert isinstance(steps.send(None), Post)
+
+
+def test_every_attempt_books_its_own_start() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [SERVER_ERROR, OK], clock)
+    assert [type(step) for step in steps] == [Post, Wait, Wait, Post]  # backoff, then pacing
+    assert clock.now == pytest.approx(110.0)  # the retry is sent a window after the first send
+
+
+def test_a_dropped_exchange_gives_its_booking_back() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    send_one(limiter)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert next(steps) == Wait(10.0)
+    steps.close()  # the caller was cancelled while waiting
+    clock.now = 110.0
+    assert limiter.reserve().delay == 0.0  # not still held by the dropped booking
 
 
 def test_refusal_raises_after_one_attempt() -> None:

@@ -1,8 +1,9 @@
 """HTTP plumbing: one `POST /{version}/{endpoint}` with form fields `security`, `request`, `action`.
 
-Order per Data API request: simulated latency (outside every lock), injected 429 burst and 500
-errors, signature, rate limit, the endpoint itself, and last the injected dropped connection
-(the job is already committed, the client just never hears about it).
+Order per Data API request: the arrival time (what the rate limit counts, as a gateway counts a
+request when it comes in), simulated latency (outside every lock: the time the service takes to
+answer), injected 429 burst and 500 errors, signature, rate limit, the endpoint itself, and last
+the injected dropped connection (the job is already committed, the client just never hears about it).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class DataApiHandler(BaseHTTPRequestHandler):
     ) -> tuple[int, dict[str, Any] | None]:
         """(status, body) of a Data API request; body None means: close without answering."""
         app = self.app
+        arrived = app.limiter.now()  # before the answer's latency: a busy machine must not move it
         is_set_sessions = (action, endpoint) == ("set", "sessions")
         latency = app.faults.latency(is_set_sessions)
         if latency > 0:
@@ -132,7 +134,7 @@ class DataApiHandler(BaseHTTPRequestHandler):
             now=datetime.now(UTC),
             timestamp_window_s=app.config.timestamp_window_s,
         )
-        if not app.limiter.allow(consumer_key, action, endpoint):
+        if not app.limiter.allow(consumer_key, action, endpoint, arrived):
             return 429, RATE_LIMITED_BODY
         if is_set_sessions and app.faults.current().deny_sets:
             raise ApiError(403, NO_RIGHTS, "Consumer lacks the rights to write sessions (injected fault)")

@@ -40,6 +40,21 @@ def test_refused_requests_do_not_use_the_quota() -> None:
     assert limiter.allow("k", "set", "sessions")
 
 
+def test_requests_count_when_they_arrive_even_when_checked_out_of_order() -> None:
+    """The answer's latency runs between arrival and the check: a request that arrived earlier but is
+    checked later still counts at its arrival, in every window that holds it."""
+    limiter = RateLimiter(window_s=5.0, set_limit=2, get_limit=2, clock=FakeClock())
+    assert limiter.allow("k", "set", "sessions", arrived=103.0)
+    assert limiter.allow("k", "set", "sessions", arrived=109.0)
+    # Arrived at 102.9, checked after both: no 5 s holds three of (102.9, 103.0, 109.0).
+    assert limiter.allow("k", "set", "sessions", arrived=102.9)
+    assert not limiter.allow("k", "set", "sessions", arrived=104.0)  # (99, 104] would hold three
+    # Arrived at 108.5: (103.5, 108.5] and (104, 109] have room.
+    assert limiter.allow("k", "set", "sessions", arrived=108.5)
+    # Arrived at 108.6: only (103.6, 108.6] is checked at its arrival; (104, 109] would hold three.
+    assert not limiter.allow("k", "set", "sessions", arrived=108.6)
+
+
 def test_429_over_http(make_emulator, client_for, build) -> None:
     server = make_emulator(set_limit=3, get_limit=4, window_s=1.5)
     api = client_for(server)

@@ -12,14 +12,21 @@ went, so their jobs are still waited for and recorded).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
+from learnosity_core.dataapi.client import DataApiClient
+from learnosity_core.dataapi.settings import DataApiSettings
 from learnosity_core.delivery.follow import JobFollower
 from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.review import PlanFigures, ReviewThresholds, decide_review
 from learnosity_core.delivery.staging import StoragePath
-from learnosity_core.delivery.submission import BatchSender, ShardClient
+from learnosity_core.delivery.submission import BatchSender
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +34,7 @@ log = logging.getLogger(__name__)
 class PlanStream:
     """Hands staged batches to a sender while the run needs no review (`offer`)."""
 
-    def __init__(self, sender: BatchSender, thresholds: ReviewThresholds, requested: bool) -> None:
+    def __init__(self, sender: Sender, thresholds: ReviewThresholds, requested: bool) -> None:
         self._sender = sender
         self._thresholds = thresholds
         self._requested = requested
@@ -69,9 +76,125 @@ class PlanStream:
         return self._sender.sessions
 
 
+class Sender(Protocol):
+    """What the stream needs of a sender: hand batches over, stop, and say what went."""
+
+    posted: int
+    resumed: int
+    sessions: int
+
+    def send(self, names: Iterable[str]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class SendingProcess:
+    """A `BatchSender` (with its job follower) in a child process of the plan.
+
+    The plan's transform holds the GIL for long stretches, so sender threads beside it would
+    start requests late and waste the rate budget; a process of its own is scheduled by the OS.
+    Forked, so the stage folder (any file system the plan opened) and settings come as they are;
+    the child opens its own HTTP and database connections and ends when the plan does.
+    """
+
+    def __init__(
+        self,
+        settings: DataApiSettings,
+        ledger: Ledger,
+        stage: StoragePath,
+        *,
+        verify: bool,
+        ignore_response_revisions: bool | None,
+        concurrency: int,
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self._names: multiprocessing.Queue[list[str] | None] = context.Queue()
+        self._done: multiprocessing.Queue[dict[str, int]] = context.Queue()
+        options = _ChildOptions(settings, ledger, stage, verify, ignore_response_revisions, concurrency)
+        self._process = context.Process(
+            target=_send_in_child,
+            args=(options, self._names, self._done, os.getpid()),
+            name="plan-send",
+            daemon=True,
+        )
+        self._process.start()
+        self._stopped = False
+        self.posted = self.resumed = self.sessions = 0
+
+    def send(self, names: Iterable[str]) -> None:
+        if not self._process.is_alive():
+            raise RuntimeError(f"the sending process ended (exit code {self._process.exitcode})")
+        self._names.put(list(names))
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._names.put(None)
+        try:  # the child drops what it has not started and finishes what it has: seconds
+            counts = self._done.get(timeout=STOP_TIMEOUT_S)
+        except queue.Empty:
+            log.warning("The sending process did not say what it sent; the submit tasks resume it")
+            self._process.kill()
+        else:
+            self.posted, self.resumed, self.sessions = counts["posted"], counts["resumed"], counts["sessions"]
+        self._process.join(timeout=STOP_TIMEOUT_S)
+
+
+STOP_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class _ChildOptions:
+    settings: DataApiSettings
+    ledger: Ledger
+    stage: StoragePath
+    verify: bool
+    ignore_response_revisions: bool | None
+    concurrency: int
+
+
+def _send_in_child(
+    options: _ChildOptions,
+    names: multiprocessing.Queue[list[str] | None],
+    done: multiprocessing.Queue[dict[str, int]],
+    plan_pid: int,
+) -> None:
+    options.ledger.engine.dispose(close=False)  # the plan's pooled connections stay the plan's
+    with (
+        DataApiClient(options.settings) as client,
+        JobFollower(client, options.ledger, options.stage, verify=options.verify, linger_s=0.0) as follower,
+    ):
+        sender = BatchSender(
+            client,
+            options.ledger,
+            options.stage,
+            name="plan-send",
+            concurrency=options.concurrency,
+            ignore_response_revisions=options.ignore_response_revisions,
+            follower=follower,
+        )
+        try:
+            while True:
+                try:
+                    batch_names = names.get(timeout=1.0)
+                except queue.Empty:
+                    if os.getppid() != plan_pid:  # the plan died: the retried plan sends
+                        break
+                    continue
+                if batch_names is None:
+                    break
+                sender.send(batch_names)
+        except Exception as exc:  # the submit tasks send what is left, and report a lasting fault
+            log.warning("Sending while planning stopped (%s: %s)", type(exc).__name__, exc)
+        finally:
+            sender.stop()
+    done.put({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
+
+
 @contextmanager
 def plan_stream(
-    client: ShardClient,
+    settings: DataApiSettings,
     ledger: Ledger,
     stage: StoragePath,
     thresholds: ReviewThresholds,
@@ -81,27 +204,25 @@ def plan_stream(
     concurrency: int = 4,
     ignore_response_revisions: bool | None = None,
 ) -> Iterator[PlanStream]:
-    """A stream for one plan; leaving it drops what was not started and says what went."""
-    # No linger: jobs still open when the plan ends are followed by the run's own steps.
-    with JobFollower(client, ledger, stage, verify=verify, linger_s=0.0) as follower:
-        sender = BatchSender(
-            client,
-            ledger,
-            stage,
-            name="plan-send",
-            concurrency=concurrency,
-            ignore_response_revisions=ignore_response_revisions,
-            follower=follower,
+    """A stream for one plan, sending from its own process; leaving it drops what was not
+    started and says what went."""
+    sender = SendingProcess(
+        settings,
+        ledger,
+        stage,
+        verify=verify,
+        ignore_response_revisions=ignore_response_revisions,
+        concurrency=concurrency,
+    )
+    stream = PlanStream(sender, thresholds, requested)
+    try:
+        yield stream
+    finally:
+        sender.stop()
+        log.info(
+            "Sent while planning: %d batches (%d sessions), %d left to the submit tasks%s",
+            sender.posted,
+            sender.sessions,
+            len(stream.offered) - sender.posted - sender.resumed,
+            f"; stopped: {stream.closed}" if stream.closed else "",
         )
-        stream = PlanStream(sender, thresholds, requested)
-        try:
-            yield stream
-        finally:
-            sender.stop()
-            log.info(
-                "Sent while planning: %d batches (%d sessions), %d left to the submit tasks%s",
-                sender.posted,
-                sender.sessions,
-                len(stream.offered) - sender.posted - sender.resumed,
-                f"; stopped: {stream.closed}" if stream.closed else "",
-            )

@@ -31,7 +31,6 @@ from learnosity_provider.operators.common import (
 from learnosity_provider.operators.review import review_thresholds
 
 if TYPE_CHECKING:
-    from learnosity_core.dataapi.client import DataApiClient
     from learnosity_core.delivery.ledger import Ledger
 
 
@@ -142,7 +141,7 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         ledger = resources.ledger(self.state_conn_id)
         stage = resources.stage_path(dag_id, run_id)
         with failing_fast(self.learnosity_conn_id), hook.get_client() as client:
-            stream = self._stream(client, ledger, stage) if self._streams(hook, request.dry_run) else None
+            stream = self._stream(hook, ledger, stage) if self._streams(hook, request.dry_run) else None
             with stream or nullcontext() as sending:
                 summary = plan_template_run(
                     engine=resources.sql_engine(self.warehouse_conn_id),
@@ -173,12 +172,12 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         """Send while planning only into a budget shared with the submit tasks (Redis)."""
         return self.send_while_planning and not dry_run and hook.get_settings().rate_limiter_url is not None
 
-    def _stream(self, client: DataApiClient, ledger: Ledger, stage: ObjectStoragePath) -> Any:
+    def _stream(self, hook: LearnosityHook, ledger: Ledger, stage: ObjectStoragePath) -> Any:
         from learnosity_core.delivery.streaming import plan_stream
 
         ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
         return plan_stream(
-            client,
+            hook.get_settings(),
             ledger,
             stage,
             review_thresholds(self.above_sessions, self.above_quarantine_share),

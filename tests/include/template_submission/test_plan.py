@@ -684,7 +684,7 @@ def test_batches_are_sent_while_planning_and_the_shards_resume_them(
     stage = tmp_path / "stage" / "run-1"
     stage.mkdir(parents=True)
     thresholds = ReviewThresholds(approval_above_sessions=1000, approval_above_quarantine_share=1.0)
-    with plan_stream(client, ledger, stage, thresholds, requested=False, verify=True) as stream:
+    with plan_stream(client.settings, ledger, stage, thresholds, requested=False, verify=True) as stream:
         summary = plan_template_run(
             engine,
             Source(),

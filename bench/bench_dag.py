@@ -230,6 +230,20 @@ def main() -> None:
                     if "SET requests per window" in line
                 }
             )
+            for ti in tis:  # a failed step says why here, before the cluster's folder goes
+                if ti["state"] == "failed":
+                    for log in (cluster.home / "logs").glob(f"dag_id=*/*/task_id={ti['task_id']}/*.log"):
+                        print(
+                            f"--- {log.name} of {ti['task_id']}:",
+                            *log.read_text().splitlines()[-30:],
+                            sep="\n",
+                        )
+            streamed = [
+                json.loads(line)["event"]
+                for log in (cluster.home / "logs").glob("dag_id=*/*/task_id=plan/*.log")
+                for line in log.read_text().splitlines()
+                if "Sent while planning" in line
+            ]
         peaks = rss.peaks
         delivered = tally.get("completed, True", 0)
         run_s = (
@@ -239,6 +253,7 @@ def main() -> None:
         print("steps (first start to last end; peak RSS = task process high-water mark):")
         _report_steps(tis, peaks, delivered)
         print(f"submit tasks' SET budgets: {budgets}")
+        print(f"plan: {streamed[-1] if streamed else 'sent nothing while planning'}")
         print(f"ledger sessions by (status, verified), of {sessions} in the warehouse: {tally}")
         print(
             f"emulator answered 429 {stats['statuses'].get('429', 0)} times; "

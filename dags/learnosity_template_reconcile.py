@@ -8,8 +8,9 @@ window. This weekly run ignores the window: it reads every session changed since
 sends exactly the sessions that were never delivered or whose content changed. Its report says
 how many were missing, changed, or already in place; a second reconcile sends nothing.
 
-1. **plan** (reconcile) -> 2. **review** / **submit** -> 3. **wait_for_jobs** -> 4. **record_jobs** /
-**verify** -> 5. **report**, as in the nightly DAG. It never moves the nightly window.
+1. **plan** (reconcile; sending while it stages, as the nightly does) -> 2. **review** / **submit** ->
+3. **wait_for_jobs** -> 4. **record_jobs** / **verify** -> 5. **report**, as in the nightly DAG. It
+never moves the nightly window.
 
 Created paused: unpause it where late loads happen. Schedule: `LEARNOSITY_RECONCILE_CRON`
 (default `0 4 * * 0`, Sundays 04:00) in `LEARNOSITY_TIMEZONE`. Alerts, timeouts and the retry

@@ -7,7 +7,9 @@ Nightly upload of paper-based assessment responses into Learnosity through the D
 1. **plan**: read the sessions that changed in the window from `learnosity_warehouse`, fetch each
    activity's template once, transform the rows into response objects, hold back invalid
    sessions (quarantine), skip sessions whose same content was already delivered, and stage
-   batches of at most 50 sessions in shards.
+   batches of at most 50 sessions in shards. With a rate budget shared in Redis (the connection's
+   `rate_limiter_url`) it already sends each batch as it is staged, while nothing read so far
+   calls for a review; the submit tasks send the rest and resume what went.
 2. **review** / **submit**: an approval when asked for or above the thresholds (a rejection sends
    nothing), then one mapped task per shard (pool `learnosity_api`), batches sent concurrently;
    each job's outcome is recorded, and its sessions read back, as soon as it ends, while later

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import queue
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Protocol
 
 from learnosity_core.dataapi.client import DataApiClient
@@ -93,8 +94,10 @@ class SendingProcess:
 
     The plan's transform holds the GIL for long stretches, so sender threads beside it would
     start requests late and waste the rate budget; a process of its own is scheduled by the OS.
-    Forked, so the stage folder (any file system the plan opened) and settings come as they are;
-    the child opens its own HTTP and database connections and ends when the plan does.
+    Forked (`os.fork`: an Airflow task on a Celery worker counts as a daemonic process, which
+    `multiprocessing` refuses children), so the stage folder (any file system the plan opened)
+    and settings come as they are; the child opens its own HTTP and database connections and
+    ends when the plan says so, or dies.
     """
 
     def __init__(
@@ -107,38 +110,58 @@ class SendingProcess:
         ignore_response_revisions: bool | None,
         concurrency: int,
     ) -> None:
-        context = multiprocessing.get_context("fork")
-        self._names: multiprocessing.Queue[list[str] | None] = context.Queue()
-        self._done: multiprocessing.Queue[dict[str, int]] = context.Queue()
         options = _ChildOptions(settings, ledger, stage, verify, ignore_response_revisions, concurrency)
-        self._process = context.Process(
-            target=_send_in_child,
-            args=(options, self._names, self._done, os.getpid()),
-            name="plan-send",
-            daemon=True,
-        )
-        self._process.start()
-        self._stopped = False
+        plan_end, child_end = multiprocessing.Pipe()
+        plan_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the plan's code
+            code = 1
+            try:
+                plan_end.close()
+                _send_in_child(options, child_end, plan_pid)
+                code = 0
+            except BaseException:
+                log.exception("Sending while planning failed")
+            finally:
+                os._exit(code)
+        child_end.close()
+        self._conn = plan_end
+        self._pid = pid
+        self._exit: int | None = None
         self.posted = self.resumed = self.sessions = 0
 
     def send(self, names: Iterable[str]) -> None:
-        if not self._process.is_alive():
-            raise RuntimeError(f"the sending process ended (exit code {self._process.exitcode})")
-        self._names.put(list(names))
+        if self._ended():
+            raise RuntimeError(f"the sending process ended (exit status {self._exit})")
+        self._conn.send(list(names))
 
     def stop(self) -> None:
-        if self._stopped:
+        if self._ended():
             return
-        self._stopped = True
-        self._names.put(None)
-        try:  # the child drops what it has not started and finishes what it has: seconds
-            counts = self._done.get(timeout=STOP_TIMEOUT_S)
-        except queue.Empty:
-            log.warning("The sending process did not say what it sent; the submit tasks resume it")
-            self._process.kill()
+        with suppress(OSError):
+            self._conn.send(None)
+        # The child drops what it has not started and finishes what it has: seconds.
+        if self._conn.poll(STOP_TIMEOUT_S):
+            with suppress(EOFError, OSError):
+                counts = self._conn.recv()
+                self.posted, self.resumed, self.sessions = (
+                    counts["posted"],
+                    counts["resumed"],
+                    counts["sessions"],
+                )
         else:
-            self.posted, self.resumed, self.sessions = counts["posted"], counts["resumed"], counts["sessions"]
-        self._process.join(timeout=STOP_TIMEOUT_S)
+            log.warning("The sending process did not say what it sent; the submit tasks resume it")
+            with suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        self._exit = os.waitpid(self._pid, 0)[1]
+        self._conn.close()
+
+    def _ended(self) -> bool:
+        if self._exit is None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._exit = status
+        return self._exit is not None
 
 
 STOP_TIMEOUT_S = 120.0
@@ -154,12 +177,7 @@ class _ChildOptions:
     concurrency: int
 
 
-def _send_in_child(
-    options: _ChildOptions,
-    names: multiprocessing.Queue[list[str] | None],
-    done: multiprocessing.Queue[dict[str, int]],
-    plan_pid: int,
-) -> None:
+def _send_in_child(options: _ChildOptions, conn: Connection, plan_pid: int) -> None:
     options.ledger.engine.dispose(close=False)  # the plan's pooled connections stay the plan's
     with (
         DataApiClient(options.settings) as client,
@@ -176,20 +194,22 @@ def _send_in_child(
         )
         try:
             while True:
-                try:
-                    batch_names = names.get(timeout=1.0)
-                except queue.Empty:
-                    if os.getppid() != plan_pid:  # the plan died: the retried plan sends
+                if not conn.poll(1.0):
+                    if os.getppid() != plan_pid:  # the plan died: its retry sends
                         break
                     continue
+                batch_names = conn.recv()
                 if batch_names is None:
                     break
                 sender.send(batch_names)
+        except EOFError:  # the plan closed its end without a word: it is gone
+            pass
         except Exception as exc:  # the submit tasks send what is left, and report a lasting fault
             log.warning("Sending while planning stopped (%s: %s)", type(exc).__name__, exc)
         finally:
             sender.stop()
-    done.put({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
+    with suppress(OSError):
+        conn.send({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
 
 
 @contextmanager

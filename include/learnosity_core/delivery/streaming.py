@@ -126,7 +126,7 @@ class SendingProcess:
                 os._exit(code)
         child_end.close()
         self._conn = plan_end
-        self._pid = pid
+        self.pid = pid
         self._exit: int | None = None
         self.posted = self.resumed = self.sessions = 0
 
@@ -152,13 +152,17 @@ class SendingProcess:
         else:
             log.warning("The sending process did not say what it sent; the submit tasks resume it")
             with suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
-        self._exit = os.waitpid(self._pid, 0)[1]
+                os.kill(self.pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            self._exit = os.waitpid(self.pid, 0)[1]
         self._conn.close()
 
     def _ended(self) -> bool:
         if self._exit is None:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere
+                pid, status = self.pid, -1
             if pid:
                 self._exit = status
         return self._exit is not None

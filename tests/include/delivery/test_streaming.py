@@ -4,6 +4,8 @@ no review, the stream closes for good once it would, and a failed send never fai
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +18,7 @@ from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures, ReviewThresholds
 from learnosity_core.delivery.staging import write_template
-from learnosity_core.delivery.streaming import plan_stream
+from learnosity_core.delivery.streaming import PlanStream, SendingProcess, plan_stream
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 
 DAG_ID = "learnosity_template_submission"
@@ -117,3 +119,20 @@ def test_a_batch_that_cannot_be_sent_while_planning_is_left_to_the_submit_tasks(
         stream.offer(names, _figures(read=2, quarantined=0, sessions=2))
     assert stream.sessions_sent == 0 and stream.closed is None  # the plan goes on; nothing is lost
     assert {row.status for row in ledger.sessions_of_run(DAG_ID, RUN)} == {SessionStatus.STAGED}
+
+
+def test_a_sending_process_that_dies_closes_the_stream_and_the_plan_goes_on(
+    client: DataApiClient, ledger: Ledger, stage: Path
+) -> None:
+    batcher = _staged(stage, ledger, batches=2)
+    names = batcher.take_new()
+    sender = SendingProcess(
+        client.settings, ledger, stage, verify=False, ignore_response_revisions=None, concurrency=1
+    )
+    stream = PlanStream(sender, THRESHOLDS, requested=False)
+    os.kill(sender.pid, signal.SIGKILL)  # e.g. the OOM killer
+    time.sleep(0.5)
+    stream.offer(names, _figures(read=4, quarantined=0, sessions=4))
+    assert stream.closed is not None and "the sending process ended" in stream.closed
+    sender.stop()
+    assert _posted(ledger, stage, names) == [False, False] and stream.sessions_sent == 0

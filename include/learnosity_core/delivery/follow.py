@@ -7,8 +7,9 @@ last batch (and waited `linger_s` for it) is left to the run's `record_jobs` and
 which skip what is already recorded and verified. Following never fails the shard: an error is
 logged and its job is left to those tasks.
 
-Only batches posted whole are followed: a batch halved after a refusal, or one resumed from an
-earlier attempt, has jobs of several batch ids that the run's tasks sort out from the ledger.
+Only batches posted whole are followed: a batch halved after a refusal has jobs of several batch
+ids that the run's tasks sort out from the ledger. A batch posted earlier (by the plan while it
+planned, or by a killed try) is followed when its job's answer is not recorded yet.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class JobFollower:
         )
 
     def posted(self, batch_id: str, job_reference: str) -> None:
-        """Follow the job of a batch this shard posted whole, in one request."""
+        """Follow the job of a batch posted whole, in one request."""
         with self._lock:
             self._open[job_reference] = batch_id
 

@@ -488,6 +488,17 @@ class Ledger:
                 sa.select(batches_table.c.job_reference).where(batches_table.c.batch_id == batch_id)
             ).scalar()
 
+    def awaits_outcome(self, batch_id: str) -> bool:
+        """Whether a posted batch still has sessions no job answer settled (sent, not recorded)."""
+        s = sessions_table.c
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                sa.select(s.session_id)
+                .where(s.batch_id == batch_id, s.status == SessionStatus.SUBMITTED.value)
+                .limit(1)
+            ).first()
+        return found is not None
+
     def record_submission(self, batch_id: str, job_reference: str) -> None:
         now = _now()
         with self._engine.begin() as conn:

@@ -225,11 +225,12 @@ def plan_stream(
     *,
     requested: bool,
     verify: bool,
-    concurrency: int = 4,
+    concurrency: int = 8,
     ignore_response_revisions: bool | None = None,
 ) -> Iterator[PlanStream]:
     """A stream for one plan, sending from its own process; leaving it drops what was not
-    started and says what went."""
+    started and says what went. `concurrency`: requests in flight; the plan sends alone, and a
+    Data API busy with the night's load answers slower, so more than one submit task's four."""
     sender = SendingProcess(
         settings,
         ledger,

@@ -215,12 +215,18 @@ class BatchSender:
     def _send_one(self, name: str) -> tuple[_Sent, int]:
         batch = read_batch(self._stage, name)
         sent = send_batch(self._client, self._ledger, self._stage, batch, self._ignore)
-        whole = not sent.resumed and sent.rejected == 0 and len(sent.job_references) == 1
-        if self._follower is not None and whole:
+        if self._follower is not None and self._follows(batch.batch_id, sent):
             self._follower.posted(batch.batch_id, sent.job_references[0])
         if self._progress is not None:
             self._progress.advance()
         return sent, len(batch.session_ids)
+
+    def _follows(self, batch_id: str, sent: _Sent) -> bool:
+        """Follow a batch posted whole in one request: by this sender, or by one before it (the
+        plan, a killed try) whose job no answer settled yet."""
+        if sent.rejected or len(sent.job_references) != 1:
+            return False
+        return not sent.resumed or self._ledger.awaits_outcome(batch_id)
 
     def _count(self, outcome: tuple[_Sent, int]) -> None:
         sent, sessions = outcome

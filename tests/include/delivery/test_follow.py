@@ -148,3 +148,34 @@ def test_a_read_back_difference_is_not_overwritten_when_its_job_is_recorded_agai
     assert (rows[first].status, rows[first].verified) == (SessionStatus.FAILED, False), "read-back decides"
     assert rows[second].status == SessionStatus.COMPLETED, "asked again, the job says stored"
     assert (rows[third].status, rows[third].verified) == (SessionStatus.COMPLETED, True)
+
+
+def test_batches_posted_before_are_followed_until_their_jobs_are_recorded(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the plan sent while planning (or a killed try posted): the submit resumes it and
+    follows its jobs; a batch whose outcome is already recorded is not followed again."""
+    monkeypatch.setattr("learnosity_core.delivery.follow.POLL_S", 0.1)
+    _, client = paced
+    shard = _stage(stage, ledger, sessions=3 * 2)
+    submit_shard(client, ledger, stage, shard)  # posted, nothing recorded
+    (settled, *_) = ledger.jobs_of_run(DAG_ID, RUN)
+    record_jobs(client, ledger, DAG_ID, RUN)  # both jobs recorded ...
+    batches = {row.batch_id for row in ledger.sessions_of_run(DAG_ID, RUN)}
+    assert not any(ledger.awaits_outcome(b) for b in batches)
+    with ledger.engine.begin() as conn:  # ... then one set back to sent, as if its answer never came
+        conn.execute(
+            sa.update(sessions_table)
+            .where(sessions_table.c.job_reference != settled)
+            .values(status=SessionStatus.SUBMITTED.value)
+        )
+    assert sorted(ledger.awaits_outcome(b) for b in batches) == [False, True]
+
+    result = submit_shard(client, ledger, stage, shard, follow_jobs=True)
+
+    assert result.batches_resumed == 2 and result.batches_posted == 0
+    rows = ledger.sessions_of_run(DAG_ID, RUN)
+    assert {(r.status, r.verified) for r in rows if r.job_reference != settled} == {
+        (SessionStatus.COMPLETED, True)
+    }
+    assert {r.verified for r in rows if r.job_reference == settled} == {None}  # not followed again

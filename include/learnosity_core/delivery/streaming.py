@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -216,6 +217,30 @@ def _send_in_child(options: _ChildOptions, conn: Connection, plan_pid: int) -> N
         conn.send({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
 
 
+# How far the planning thread steps back (nice levels) while its batches are sent.
+PLANNING_NICENESS = 10
+
+
+@contextmanager
+def _behind_sending() -> Iterator[None]:
+    """Run the planning thread at a lower CPU priority: on a busy worker the transform would
+    otherwise starve the sending process (and whatever else shares the machine) of the CPU it
+    needs to start each request on time, while planning is far ahead of what can be sent.
+    Linux sets this per thread; where it cannot be set or put back, nothing else changes."""
+    thread = threading.get_native_id()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, before + PLANNING_NICENESS))
+    except (AttributeError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        with suppress(OSError):  # going back up needs privileges; the task ends soon anyway
+            os.setpriority(os.PRIO_PROCESS, thread, before)
+
+
 @contextmanager
 def plan_stream(
     settings: DataApiSettings,
@@ -241,7 +266,8 @@ def plan_stream(
     )
     stream = PlanStream(sender, thresholds, requested)
     try:
-        yield stream
+        with _behind_sending():
+            yield stream
     finally:
         sender.stop()
         log.info(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +19,7 @@ from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures, ReviewThresholds
 from learnosity_core.delivery.staging import write_template
-from learnosity_core.delivery.streaming import PlanStream, SendingProcess, plan_stream
+from learnosity_core.delivery.streaming import PLANNING_NICENESS, PlanStream, SendingProcess, plan_stream
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 
 DAG_ID = "learnosity_template_submission"
@@ -136,3 +137,14 @@ def test_a_sending_process_that_dies_closes_the_stream_and_the_plan_goes_on(
     assert stream.closed is not None and "the sending process ended" in stream.closed
     sender.stop()
     assert _posted(ledger, stage, names) == [False, False] and stream.sessions_sent == 0
+
+
+def test_the_planning_thread_steps_back_while_its_batches_are_sent(
+    client: DataApiClient, ledger: Ledger, stage: Path
+) -> None:
+    me = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, me)
+    with plan_stream(client.settings, ledger, stage, THRESHOLDS, requested=False, verify=False):
+        assert os.getpriority(os.PRIO_PROCESS, me) == min(19, before + PLANNING_NICENESS)
+    if os.geteuid() == 0:  # only a privileged process may raise its priority again
+        assert os.getpriority(os.PRIO_PROCESS, me) == before

@@ -40,7 +40,6 @@ from lrn_testing.services import PG_ADMIN_URL
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 SHARED_BUDGET = os.environ.get("BENCH_SHARED_BUDGET", "1") == "1"  # 0: fixed per-task shares
-WINDOW_MARGIN_S = float(os.environ.get("BENCH_WINDOW_MARGIN_S", "0.25"))
 DAG_ID = "learnosity_template_submission"
 CEILING_PER_MIN = SET_REQUESTS_PER_WINDOW * MAX_SESSIONS_PER_SET * 60 / RATE_WINDOW_S  # 30,000 sessions/min
 TABLE = "learnosity_responses"
@@ -209,13 +208,7 @@ def main() -> None:
             }
         )
         # Every submitter and poller books in one Redis budget (the cluster's own Redis, db 15).
-        # The margin covers the emulator's own lateness in stamping arrivals: it shares two cores
-        # with the whole cluster, so a request can wait 100+ ms for its thread (real networks: 0.1).
-        shared = (
-            {"rate_limiter_url": "redis://127.0.0.1:6379/15", "window_margin_s": WINDOW_MARGIN_S}
-            if SHARED_BUDGET
-            else None
-        )
+        shared = {"rate_limiter_url": "redis://127.0.0.1:6379/15"} if SHARED_BUDGET else None
         with running_cluster(work, warehouse, EMULATOR_ENV, shared) as cluster, PeakRss() as rss:
             print(
                 f"cluster up: 2 Celery workers x 2 slots, pool learnosity_api 4; uptime: {os.getloadavg()}",

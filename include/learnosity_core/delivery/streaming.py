@@ -129,6 +129,7 @@ class SendingProcess:
         self._conn = plan_end
         self.pid = pid
         self._exit: int | None = None
+        self._asked = self._stopped = False
         self.posted = self.resumed = self.sessions = 0
 
     def send(self, names: Iterable[str]) -> None:
@@ -136,26 +137,32 @@ class SendingProcess:
             raise RuntimeError(f"the sending process ended (exit status {self._exit})")
         self._conn.send(list(names))
 
+    def ask_to_stop(self) -> None:
+        """Tell the child to drop what it has not started (once); `stop` waits for it."""
+        if not self._asked and not self._ended():
+            self._asked = True
+            with suppress(OSError):
+                self._conn.send(None)
+
     def stop(self) -> None:
-        if self._ended():
+        if self._stopped:
             return
-        with suppress(OSError):
-            self._conn.send(None)
-        # The child drops what it has not started and finishes what it has: seconds.
+        self._stopped = True
+        self.ask_to_stop()
+        # The child drops what it has not started and finishes what it has: seconds. A child
+        # that died reads as the end of the pipe at once.
         if self._conn.poll(STOP_TIMEOUT_S):
             with suppress(EOFError, OSError):
                 counts = self._conn.recv()
-                self.posted, self.resumed, self.sessions = (
-                    counts["posted"],
-                    counts["resumed"],
-                    counts["sessions"],
-                )
+                self.posted, self.resumed = counts["posted"], counts["resumed"]
+                self.sessions = counts["sessions"]
         else:
             log.warning("The sending process did not say what it sent; the submit tasks resume it")
             with suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-        with suppress(ChildProcessError):
-            self._exit = os.waitpid(self.pid, 0)[1]
+        if self._exit is None:
+            with suppress(ChildProcessError):
+                self._exit = os.waitpid(self.pid, 0)[1]
         self._conn.close()
 
     def _ended(self) -> bool:
@@ -170,6 +177,33 @@ class SendingProcess:
 
 
 STOP_TIMEOUT_S = 120.0
+
+
+class SendingProcesses:
+    """Several sending processes as one sender: batches dealt out in turn, counts summed."""
+
+    def __init__(self, processes: Sequence[SendingProcess]) -> None:
+        self._processes = list(processes)
+        self._turn = 0
+        self.posted = self.resumed = self.sessions = 0
+
+    def send(self, names: Iterable[str]) -> None:
+        shares: list[list[str]] = [[] for _ in self._processes]
+        for name in names:
+            shares[self._turn % len(shares)].append(name)
+            self._turn += 1
+        for process, share in zip(self._processes, shares, strict=True):
+            if share:
+                process.send(share)
+
+    def stop(self) -> None:
+        for process in self._processes:  # all at once: each finishes what it started
+            process.ask_to_stop()
+        for process in self._processes:
+            process.stop()
+        self.posted = sum(p.posted for p in self._processes)
+        self.resumed = sum(p.resumed for p in self._processes)
+        self.sessions = sum(p.sessions for p in self._processes)
 
 
 @dataclass(frozen=True)
@@ -250,20 +284,26 @@ def plan_stream(
     *,
     requested: bool,
     verify: bool,
-    concurrency: int = 16,
+    processes: int = 4,
+    concurrency: int = 4,
     ignore_response_revisions: bool | None = None,
 ) -> Iterator[PlanStream]:
-    """A stream for one plan, sending from its own process; leaving it drops what was not
-    started and says what went. `concurrency`: requests in flight. The plan sends alone, as
-    many as the four submit tasks' 4 each: a busy Data API answers a SET in a second or more,
-    and 8 in flight then reached only 63% of the limit."""
-    sender = SendingProcess(
-        settings,
-        ledger,
-        stage,
-        verify=verify,
-        ignore_response_revisions=ignore_response_revisions,
-        concurrency=concurrency,
+    """A stream for one plan, sending from `processes` child processes with `concurrency`
+    requests in flight each (as many as the submit tasks: preparing, signing and reading back a
+    batch of 50 sessions is CPU work, and one process held to one core by the GIL reached only
+    64% of the limit); leaving it drops what was not started and says what went."""
+    sender = SendingProcesses(
+        [
+            SendingProcess(
+                settings,
+                ledger,
+                stage,
+                verify=verify,
+                ignore_response_revisions=ignore_response_revisions,
+                concurrency=concurrency,
+            )
+            for _ in range(max(1, processes))
+        ]
     )
     stream = PlanStream(sender, thresholds, requested)
     try:

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 QUARANTINE_FILE = "quarantine.csv"
 RECONCILE_DAYS = 30  # how far back a reconcile looks unless told
+STREAM_CHUNK_ROWS = 10_000  # rows per chunk when sending while planning
 QUARANTINE_COLUMNS = ["row_id", "activity_id", "user_id", "session_id", "question_id", "reason", "message"]
 
 
@@ -232,7 +233,9 @@ def plan_template_run(
     progress = Progress(rows, "plan", log, unit="rows")
     if stream is not None:
         stream.begin(rows, lambda: count_sessions(engine, source, window, request.activity_ids))
-    chunks = iter_rows(engine, source, window, request.activity_ids, request.chunksize)
+    # Sending starts with the first chunk staged: a smaller one starts it sooner.
+    chunksize = request.chunksize if stream is None else min(request.chunksize, STREAM_CHUNK_ROWS)
+    chunks = iter_rows(engine, source, window, request.activity_ids, chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
     claims = SessionIdClaims(known_owners=ledger.owners)
     quarantine_path = stage / QUARANTINE_FILE

@@ -37,5 +37,8 @@ def cluster(
     # A job takes longer than the scheduler needs to start the wait after the last submit, so the
     # wait always finds jobs running and defers (with 3 s it sometimes found them all done).
     emulator_env = {"EMULATOR_JOB_DELAY_S": "15", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
-    with running_cluster(tmp, warehouse[0], emulator_env) as running:
+    # One rate budget in Redis for every sender, as a production cluster has: the plan then sends
+    # while it stages (`send_while_planning`), so the runs here overlap planning and sending.
+    shared = {"rate_limiter_url": "redis://127.0.0.1:6379/13"}
+    with running_cluster(tmp, warehouse[0], emulator_env, shared) as running:
         yield running

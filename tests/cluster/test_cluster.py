@@ -99,6 +99,39 @@ def test_the_connection_test_button_works_for_a_saved_port(cluster: Cluster) -> 
         ).raise_for_status()
 
 
+def _sets(cluster: Cluster) -> int:
+    stats = httpx.get(f"{cluster.emulator_url}/_emulator/stats", timeout=30).json()
+    return sum(stats["requests"].get("set /sessions", {}).values())
+
+
+def test_a_worker_killed_while_the_plan_sends_loses_and_duplicates_nothing(
+    cluster: Cluster, warehouse: tuple[str, int]
+) -> None:
+    """The plan sends batches as it stages them: its worker dies part-way through, the plan runs
+    again on a worker, and every session is stored exactly once, the run green."""
+    conf = {"batch_size": 1, "force_resubmit": True, "verify": True, "window_start": "2000-01-01T00:00:00Z"}
+    before = _sets(cluster)
+    run_id = cluster.trigger(DAG_ID, conf)
+    killed = ""
+    deadline = time.monotonic() + 300
+    while not killed and time.monotonic() < deadline:
+        plan = next((ti for ti in cluster.task_instances(DAG_ID, run_id) if ti["task_id"] == "plan"), {})
+        if plan.get("state") in {"success", "failed"}:
+            break
+        if plan.get("state") == "running" and plan.get("hostname") and _sets(cluster) > before:
+            killed = plan["hostname"]  # w1 or w2, mid-plan, after its first batches went
+            cluster.kill(f"worker{killed[1:]}")
+            cluster.start_worker(int(killed[1:]))
+        time.sleep(0.1)
+    assert killed, "the plan was never seen running while it sent"
+
+    state = cluster.wait_for_run(DAG_ID, run_id, timeout=900)
+    assert state == "success", cluster.log("scheduler")[-3000:]
+    _assert_stored_exactly_once(cluster, warehouse[1])
+    tries = cluster.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/plan/-1/tries")
+    assert tries["total_entries"] >= 2, "the killed plan must have run again"
+
+
 def test_a_killed_worker_loses_and_duplicates_nothing(cluster: Cluster, warehouse: tuple[str, int]) -> None:
     conf = {"batch_size": 2, "force_resubmit": True, "verify": False, "window_start": "2000-01-01T00:00:00Z"}
     run_id = cluster.trigger(DAG_ID, conf)

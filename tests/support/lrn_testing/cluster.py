@@ -66,6 +66,22 @@ class Cluster:
             start_new_session=True,
         )
 
+    def start_worker(self, n: int) -> None:
+        """Celery worker `w<n>` with two slots (again, after `kill`)."""
+        self.start(
+            f"worker{n}",
+            "celery",
+            "worker",
+            "--celery-hostname",
+            f"w{n}@%h",
+            "--concurrency",
+            "2",
+            extra_env={
+                "LRN_WORKER_NAME": f"w{n}",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            },
+        )
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
         with suppress(ProcessLookupError):
@@ -282,19 +298,7 @@ def running_cluster(
         cluster.start("dag-processor", "dag-processor")
         cluster.start("triggerer", "triggerer")
         for n in (1, 2):
-            cluster.start(
-                f"worker{n}",
-                "celery",
-                "worker",
-                "--celery-hostname",
-                f"w{n}@%h",
-                "--concurrency",
-                "2",
-                extra_env={
-                    "LRN_WORKER_NAME": f"w{n}",
-                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                },
-            )
+            cluster.start_worker(n)
         _wait_healthy(cluster)
         cluster.login()
         yield cluster

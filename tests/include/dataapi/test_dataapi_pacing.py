@@ -235,6 +235,16 @@ def test_late_wakes_cost_little_throughput() -> None:
     assert rate >= 0.94 * 50 / 5.0
 
 
+def _send(limiter: Limiter) -> str:
+    """Book a start, wait for it and mark it sent, as the exchange does; the booking's token."""
+    while (booking := limiter.reserve()).token is None:
+        time.sleep(booking.delay)
+    time.sleep(booking.delay)
+    while (left := limiter.mark_sent(booking.token)) > 0:
+        time.sleep(left)
+    return booking.token
+
+
 def test_threads_get_distinct_paced_slots() -> None:
     clock = ThreadClock()
     limiter = SlidingWindowLimiter(5, 0.3, clock=clock)
@@ -243,11 +253,7 @@ def test_threads_get_distinct_paced_slots() -> None:
 
     def send() -> None:
         for _ in range(4):
-            while (booking := limiter.reserve()).token is None:
-                time.sleep(booking.delay)
-            time.sleep(booking.delay)
-            while (left := limiter.mark_sent(booking.token)) > 0:
-                time.sleep(left)
+            _send(limiter)
             with lock:
                 sends.append(clock.last)
 
@@ -365,13 +371,9 @@ def test_redis_sixteen_threads_keep_the_full_rate(redis_client: redis.Redis, red
 
     def send() -> None:
         for _ in range(3):
-            while (booking := limiter.reserve()).token is None:
-                time.sleep(booking.delay)
-            time.sleep(booking.delay)
-            while (left := limiter.mark_sent(booking.token)) > 0:
-                time.sleep(left)
+            token = _send(limiter)
             with lock:
-                sends.append(_score(redis_client, redis_key_name, booking.token))
+                sends.append(_score(redis_client, redis_key_name, token))
 
     threads = [threading.Thread(target=send) for _ in range(16)]
     for thread in threads:

@@ -238,6 +238,16 @@ def main() -> None:
                             *log.read_text().splitlines()[-30:],
                             sep="\n",
                         )
+            # Where the plan's time goes: its log lines up to its first progress line, timed.
+            timeline = []
+            for log in sorted((cluster.home / "logs").glob("dag_id=*/*/task_id=plan/*.log"))[-1:]:
+                events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+                start = datetime.fromisoformat(events[0]["timestamp"]) if events else None
+                for event in events:
+                    if start is None or "timestamp" not in event or event.get("logger") == "py.warnings":
+                        continue
+                    at = (datetime.fromisoformat(event["timestamp"]) - start).total_seconds()
+                    timeline.append(f"  {at:6.1f} s  {str(event.get('event'))[:110]}")
             streamed = [
                 json.loads(line)["event"]
                 for log in (cluster.home / "logs").glob("dag_id=*/*/task_id=plan/*.log")
@@ -254,6 +264,7 @@ def main() -> None:
         _report_steps(tis, peaks, delivered)
         print(f"submit tasks' SET budgets: {budgets}")
         print(f"plan: {streamed[-1] if streamed else 'sent nothing while planning'}")
+        print("plan log (seconds from its first line):", *timeline[:25], sep="\n")
         print(f"ledger sessions by (status, verified), of {sessions} in the warehouse: {tally}")
         print(
             f"emulator answered 429 {stats['statuses'].get('429', 0)} times; "

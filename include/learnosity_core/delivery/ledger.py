@@ -761,6 +761,15 @@ class Ledger:
                 batches.setdefault(batch_id, set()).add(session_id)
         return batches
 
+    def iter_sessions_of_run(self, dag_id: str, run_id: str, chunk: int = 10_000) -> Iterator[SessionRow]:
+        """The run's sessions, read `chunk` rows at a time: for a pass over a run of any size."""
+        with self._engine.connect() as conn:
+            rows = conn.execution_options(yield_per=chunk).execute(
+                sa.select(sessions_table).where(*of_run(sessions_table, dag_id, run_id))
+            )
+            for row in rows:
+                yield SessionRow.model_validate(dict(row._mapping))
+
     def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(sessions_table).where(*of_run(sessions_table, dag_id, run_id)))

@@ -180,45 +180,65 @@ UNSETTLED: dict[SessionStatus, str] = {
 }
 
 
-def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> dict[str, Counter[str]]:
-    """Per group (`activity_id` or `data_format`): sessions submitted, completed, failed and verified."""
-    counts: dict[str, Counter[str]] = {}
-    for row in sessions:
-        c = counts.setdefault(str(getattr(row, key) or "-"), Counter())
-        if row.status == SessionStatus.QUARANTINED:
-            continue
-        if row.job_reference:
-            c["submitted"] += 1
-        if row.status == SessionStatus.COMPLETED:
-            c["completed"] += 1
-        elif row.status == SessionStatus.REJECTED:
-            c["rejected"] += 1
-        elif row.status == SessionStatus.FAILED or row.status in UNSETTLED:
-            c["failed"] += 1
-        if row.verified:
-            c["verified"] += 1
-    return counts
+class SessionTally(BaseModel):
+    """What a run's sessions came to, in one pass over them (a run's sessions need not fit in
+    memory): per group the sessions submitted, completed, rejected, failed and verified; the
+    first `limit` not delivered, with why; how many are neither delivered, rejected nor held back."""
+
+    outcomes: dict[str, Counter[str]] = Field(default_factory=dict)
+    failures: list[Failure] = Field(default_factory=list)
+    undelivered: int = 0
 
 
-def failures(sessions: Iterable[SessionRow], limit: int = 200, refused: str | None = None) -> list[Failure]:
-    """The first `limit` sessions not delivered (failed or rejected), with the reason (the report
-    lists them by session id, each linked to its delivery history). When a reviewer `refused` the
-    run, that is why its staged sessions were never sent, not a failed submit task."""
+def tally_sessions(
+    sessions: Iterable[SessionRow], key: str = "activity_id", limit: int = 200, refused: str | None = None
+) -> SessionTally:
+    """Count the sessions per group (`activity_id` or `data_format`) and list the first `limit`
+    failed or rejected (the report links each to its delivery history). When a reviewer `refused`
+    the run, that is why its staged sessions were never sent, not a failed submit task."""
     given_up = (SessionStatus.FAILED, SessionStatus.REJECTED)
     unsettled = dict(UNSETTLED)
     if refused:
         unsettled[SessionStatus.STAGED] = f"not sent: {refused}"
-    rows = [
-        Failure(
-            session_id=r.session_id,
-            label=r.session_id,
-            error=(r.error or r.status.value) if r.status in given_up else unsettled[r.status],
-            status="rejected" if r.status == SessionStatus.REJECTED else "failed",
-        )
-        for r in sessions
-        if r.status in given_up or r.status in UNSETTLED
-    ]
-    return rows[:limit]
+    tally = SessionTally()
+    for row in sessions:
+        c = tally.outcomes.setdefault(str(getattr(row, key) or "-"), Counter())
+        if row.status == SessionStatus.QUARANTINED:
+            continue
+        if row.job_reference:
+            c["submitted"] += 1
+        if row.verified:
+            c["verified"] += 1
+        if row.status == SessionStatus.COMPLETED:
+            c["completed"] += 1
+            continue
+        if row.status == SessionStatus.REJECTED:
+            c["rejected"] += 1
+        elif row.status == SessionStatus.FAILED or row.status in UNSETTLED:
+            c["failed"] += 1
+            tally.undelivered += 1
+        if len(tally.failures) < limit and (row.status in given_up or row.status in unsettled):
+            tally.failures.append(
+                Failure(
+                    session_id=row.session_id,
+                    label=row.session_id,
+                    error=(row.error or row.status.value)
+                    if row.status in given_up
+                    else unsettled[row.status],
+                    status="rejected" if row.status == SessionStatus.REJECTED else "failed",
+                )
+            )
+    return tally
+
+
+def outcome_counts(sessions: Iterable[SessionRow], key: str = "activity_id") -> dict[str, Counter[str]]:
+    """Per group (`activity_id` or `data_format`): sessions submitted, completed, failed and verified."""
+    return tally_sessions(sessions, key).outcomes
+
+
+def failures(sessions: Iterable[SessionRow], limit: int = 200, refused: str | None = None) -> list[Failure]:
+    """The first `limit` sessions not delivered (failed or rejected), with the reason."""
+    return tally_sessions(sessions, limit=limit, refused=refused).failures
 
 
 def revisions_note(ignore: bool | None, data_format: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from learnosity_core.delivery.ledger import Ledger, SessionRow, SessionStatus
+from learnosity_core.delivery.ledger import Ledger
 from learnosity_core.delivery.review import refusal
 from learnosity_core.delivery.staging import StoragePath, read_plan_summary, write_private_text
 from learnosity_core.reporting.render import write_report
@@ -16,12 +16,12 @@ from learnosity_core.reporting.report import (
     ReportGroup,
     RunReport,
     Segment,
+    SessionTally,
     Tone,
-    failures,
     merge_counts,
     not_delivered,
-    outcome_counts,
     plural,
+    tally_sessions,
 )
 from learnosity_core.template_submission.plan import QUARANTINE_FILE, PlanSummary
 
@@ -205,13 +205,14 @@ def _headline(plan: PlanSummary, totals: dict[str, int]) -> list[Clause]:
 def build_template_report(
     dag_id: str,
     plan: PlanSummary,
-    sessions: list[SessionRow],
+    sessions: SessionTally,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     ignore_response_revisions: bool | None = None,
     review_refusal: str | None = None,
 ) -> RunReport:
-    """The run's report; `review_refusal`: why a reviewer's answer kept the run from sending."""
-    outcomes = outcome_counts(sessions)
+    """The run's report from its plan and what its sessions came to (`tally_sessions`, with the
+    same `review_refusal`: why a reviewer's answer kept the run from sending)."""
+    outcomes = sessions.outcomes
     groups = []
     for activity_id, c in sorted(plan.activities.items()):
         o = outcomes.get(activity_id, Counter())
@@ -259,7 +260,7 @@ def build_template_report(
         charts=_charts(plan, totals, reasons),
         reasons=reasons,
         warnings=merge_counts([c.warnings_by_code for c in plan.activities.values()]),
-        failures=failures(sessions, refused=review_refusal),
+        failures=sessions.failures,
         held_back=held_back,
         balance=row_balance(plan),
         problems=problems,
@@ -287,16 +288,17 @@ def publish_template_report(
     wait never finished, held-back activities and a quarantine share over the limit thus fall
     in the next window again."""
     plan = read_plan_summary(stage, PlanSummary)
-    sessions = ledger.sessions_of_run(dag_id, run_id)
+    refused = refusal(stage)
+    # One pass over the run's sessions, streamed: a season's backfill need not fit in memory.
+    sessions = tally_sessions(ledger.iter_sessions_of_run(dag_id, run_id), refused=refused)
     report = build_template_report(
-        dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions, refusal(stage)
+        dag_id, plan, sessions, max_quarantine_share, ignore_response_revisions, refused
     )
     if plan.quarantine_csv:
         write_private_text(out / QUARANTINE_FILE, (stage / QUARANTINE_FILE).read_text(encoding="utf-8"))
         report.quarantine_csv = QUARANTINE_FILE
     path = write_report(report, out)
-    settled = {SessionStatus.COMPLETED, SessionStatus.QUARANTINED, SessionStatus.REJECTED}
-    left_nothing = all(row.status in settled for row in sessions) and not report.problems
+    left_nothing = not sessions.undelivered and not report.problems
     if plan.advances_window and not plan.dry_run and left_nothing:
         ledger.finish_run(dag_id, run_id)
     return report.published(path)

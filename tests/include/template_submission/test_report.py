@@ -20,6 +20,7 @@ from learnosity_core.delivery.review import ReviewAnswer, record_refusal
 from learnosity_core.delivery.staging import read_batch, read_plan_summary, read_shard
 from learnosity_core.delivery.warehouse import Source
 from learnosity_core.reporting.reasons import explain
+from learnosity_core.reporting.report import tally_sessions
 from learnosity_core.template_submission.plan import PlanRequest, PlanSummary, plan_template_run
 from learnosity_core.template_submission.report import (
     TEMPLATE_COLUMNS,
@@ -255,8 +256,10 @@ def test_build_template_report_counts_per_activity(tmp_path: Path, engine: sa.En
     summary, stage, _ = _plan(tmp_path, engine, ledger, batch_size=5)
     (failed,) = _deliver(ledger, stage, summary, fail=1, verify=False)
     sessions = ledger.sessions_of_run(DAG, "run-1")
+    tally = tally_sessions(ledger.iter_sessions_of_run(DAG, "run-1"))
+    assert tally.undelivered == 1
 
-    report = build_template_report(DAG, read_plan_summary(stage, PlanSummary), sessions)
+    report = build_template_report(DAG, read_plan_summary(stage, PlanSummary), tally)
     assert [g.name for g in report.groups] == sorted(summary.activities)
     assert report.window == f"beginning to {NOW.isoformat()}"
     assert [(f.session_id, f.error) for f in report.failures] == [

@@ -31,6 +31,7 @@ from learnosity_provider.operators.common import (
 from learnosity_provider.operators.review import review_thresholds
 
 if TYPE_CHECKING:
+    from learnosity_core.dataapi.settings import DataApiSettings
     from learnosity_core.delivery.ledger import Ledger
 
 
@@ -141,7 +142,8 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         ledger = resources.ledger(self.state_conn_id)
         stage = resources.stage_path(dag_id, run_id)
         with failing_fast(self.learnosity_conn_id), hook.get_client() as client:
-            stream = self._stream(hook, ledger, stage) if self._streams(hook, request.dry_run) else None
+            streams = self._streams(client.settings, request.dry_run)
+            stream = self._stream(client.settings, ledger, stage) if streams else None
             with stream or nullcontext() as sending:
                 summary = plan_template_run(
                     engine=resources.sql_engine(self.warehouse_conn_id),
@@ -168,16 +170,16 @@ class LearnosityTemplatePlanOperator(BaseOperator):
         )
         return [shard.model_dump() for shard in summary.shards]
 
-    def _streams(self, hook: LearnosityHook, dry_run: bool) -> bool:
+    def _streams(self, settings: DataApiSettings, dry_run: bool) -> bool:
         """Send while planning only into a budget shared with the submit tasks (Redis)."""
-        return self.send_while_planning and not dry_run and hook.get_settings().rate_limiter_url is not None
+        return self.send_while_planning and not dry_run and settings.rate_limiter_url is not None
 
-    def _stream(self, hook: LearnosityHook, ledger: Ledger, stage: ObjectStoragePath) -> Any:
+    def _stream(self, settings: DataApiSettings, ledger: Ledger, stage: ObjectStoragePath) -> Any:
         from learnosity_core.delivery.streaming import plan_stream
 
         ignore = typed_param(bool, self.ignore_response_revisions, "ignore_response_revisions")
         return plan_stream(
-            hook.get_settings(),
+            settings,
             ledger,
             stage,
             review_thresholds(self.above_sessions, self.above_quarantine_share),

@@ -71,7 +71,7 @@ def get_templates(app: Emulator, consumer_key: str, raw: str | None) -> dict[str
         if unknown:
             raise ApiError(400, ITEM_NOT_FOUND, f"Item(s) not found: {unknown}")
         return success(seed.items_template(query.items))
-    templates = seed.demo_templates()
+    templates = seed.served_templates()
     if query.activity_template_id not in templates:
         raise ApiError(
             400,

@@ -27,7 +27,7 @@ from learnosity_devtools.emulator.models import ResponseWrite, SessionError, Ses
 from learnosity_devtools.emulator.payloads import SetSessions
 from learnosity_devtools.emulator.questions import Question, questions_in
 from learnosity_devtools.emulator.responses import check_response
-from learnosity_devtools.emulator.seed import demo_templates
+from learnosity_devtools.emulator.seed import served_templates
 
 # The Questions API version stamped on responses created from a template (they carry none).
 TEMPLATE_API_VERSION: Final = "v2.197.0"
@@ -156,6 +156,6 @@ def check_sessions(request: SetSessions) -> tuple[list[SessionWrite], list[Sessi
             except Rejected as exc:
                 checked.append(_error(index, entry, exc))
     else:
-        known = {activity: questions_in(t) for activity, t in demo_templates().items()}
+        known = {activity: questions_in(t) for activity, t in served_templates().items()}
         checked = [_failed_session(index, blob, known) for index, blob in enumerate(request.data)]
     return _without_duplicates(checked)

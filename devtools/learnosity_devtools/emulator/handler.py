@@ -1,7 +1,8 @@
 """HTTP plumbing: one `POST /{version}/{endpoint}` with form fields `security`, `request`, `action`.
 
 Order per Data API request: the arrival time (what the rate limit counts, as a gateway counts a
-request when it comes in), simulated latency (outside every lock: the time the service takes to
+request when it comes in: stamped as its request line is read, before the headers, the body and
+its form fields, so a busy emulator reading a large body does not move it), simulated latency (outside every lock: the time the service takes to
 answer), injected 429 burst and 500 errors, signature, rate limit, the endpoint itself, and last
 the injected dropped connection (the job is already committed, the client just never hears about it).
 """
@@ -46,6 +47,10 @@ class DataApiHandler(BaseHTTPRequestHandler):
     @property
     def app(self) -> Emulator:
         return cast(_AppServer, self.server).app
+
+    def parse_request(self) -> bool:
+        self._arrived = self.app.limiter.now()
+        return super().parse_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -117,7 +122,7 @@ class DataApiHandler(BaseHTTPRequestHandler):
     ) -> tuple[int, dict[str, Any] | None]:
         """(status, body) of a Data API request; body None means: close without answering."""
         app = self.app
-        arrived = app.limiter.now()  # before the answer's latency: a busy machine must not move it
+        arrived = self._arrived  # before the body and the answer's latency: load must not move it
         is_set_sessions = (action, endpoint) == ("set", "sessions")
         latency = app.faults.latency(is_set_sessions)
         if latency > 0:
@@ -138,6 +143,8 @@ class DataApiHandler(BaseHTTPRequestHandler):
             return 429, RATE_LIMITED_BODY
         if is_set_sessions and app.faults.current().deny_sets:
             raise ApiError(403, NO_RIGHTS, "Consumer lacks the rights to write sessions (injected fault)")
+        if is_set_sessions:
+            app.stats.record_set_arrival(arrived)
         answer = api.dispatch(app, action, endpoint, consumer_key, fields.get("request"))
         if is_set_sessions and app.faults.take("drop_after_commit"):
             return 200, None

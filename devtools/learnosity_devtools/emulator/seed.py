@@ -229,6 +229,21 @@ _ACTIVITIES: Final[dict[str, tuple[str, list[str]]]] = {
     "demo-geography-capitals-q2": ("Geography: Capitals quiz", ["geo-capitals-01", "geo-capitals-02"]),
     "demo-english-reading-y9": ("English: Reading response (Year 9)", ["eng-reading-01", "eng-reading-02"]),
 }
+# Two mock exams of 10 questions each from the same item bank, all 13 types between them: the
+# nightly benchmark's papers (a session of 10 responses). Kept apart from the demo activities,
+# which the sample data and the tests are built from.
+_EXAMS: Final[dict[str, tuple[str, list[str]]]] = {
+    "mock-exam-paper-1": (
+        "Mock exam: Paper 1",
+        ["bio-cells-01", "bio-cells-03", "bio-cells-04", "alg-linear-01", "alg-linear-02", "alg-linear-03"]
+        + ["geo-capitals-01"],
+    ),
+    "mock-exam-paper-2": (
+        "Mock exam: Paper 2",
+        ["bio-cells-01", "bio-cells-02", "geo-capitals-01", "geo-capitals-02", "eng-reading-01"]
+        + ["eng-reading-02"],
+    ),
+}
 
 
 def demo_questions() -> dict[str, dict[str, Any]]:
@@ -258,9 +273,23 @@ def items_template(references: list[str]) -> dict[str, Any]:
 
 
 def demo_templates() -> dict[str, dict[str, Any]]:
-    """Every seeded activity's template by activity id (fresh copies; callers may change them)."""
+    """Every demo activity's template by activity id (fresh copies; callers may change them)."""
+    return _templates(_ACTIVITIES)
+
+
+def exam_templates() -> dict[str, dict[str, Any]]:
+    """The mock exams' templates by activity id (10 questions each, all 13 types between them)."""
+    return _templates(_EXAMS)
+
+
+def served_templates() -> dict[str, dict[str, Any]]:
+    """Every activity the emulator serves a template for: the demo activities and the mock exams."""
+    return {**demo_templates(), **exam_templates()}
+
+
+def _templates(activities: dict[str, tuple[str, list[str]]]) -> dict[str, dict[str, Any]]:
     templates = {}
-    for activity_id, (title, references) in _ACTIVITIES.items():
+    for activity_id, (title, references) in activities.items():
         template = items_template(references)
         template["config"]["title"] = title
         templates[activity_id] = {"activity_template_id": activity_id, **template}

@@ -38,6 +38,7 @@ def test_stats_count_requests_per_endpoint_and_status_and_jobs_per_status(emulat
     assert stats["statuses"]["429"] == 1
     assert stats["jobs"] == {"queued": 0, "running": 0, "completed": 1, "halted": 0}
     assert stats["total"] == sum(stats["statuses"].values())
+    assert stats["set_arrivals"] == [0.0], "the one accepted SET, stamped when it came in"
 
 
 def test_reset_forgets_everything(emulator, api, build) -> None:
@@ -46,7 +47,7 @@ def test_reset_forgets_everything(emulator, api, build) -> None:
     assert httpx.post(f"{emulator.url}/_emulator/reset").status_code == 200
     assert emulator.stored_sessions() == []
     stats = emulator.stats()
-    assert (stats["total"], sum(stats["jobs"].values())) == (0, 0)
+    assert (stats["total"], sum(stats["jobs"].values()), stats["set_arrivals"]) == (0, 0, [])
     assert emulator.faults() == Faults()
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from urllib.parse import urlencode
 
+from learnosity_core.dataapi import DEFAULT_LTS_VERSION
 from learnosity_devtools.emulator.ratelimit import RateLimiter
 
 RATE_LIMITED = {"meta": {"status": False, "code": 42000, "message": "Too many requests"}}
@@ -70,3 +73,24 @@ def test_429_over_http(make_emulator, client_for, build) -> None:
     requests = server.stats()["requests"]
     assert requests["set /sessions"] == {"200": 4, "429": 1}
     assert requests["get /jobs"] == {"200": 4, "429": 1}
+
+
+def test_a_set_arrives_with_its_request_line_not_when_its_slow_body_is_in(make_emulator, client_for, build) -> None:
+    """As a gateway counts it: a SET whose body trickles in is stamped when its first line came."""
+    server = make_emulator()
+    api = client_for(server)
+    body = urlencode(api.form(build.from_template(build.session()), "set")).encode()
+    head = (
+        f"POST /{DEFAULT_LTS_VERSION}/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+        slow.sendall(head)
+        time.sleep(0.6)
+        assert api.post("sessions", build.from_template(build.session()), "set").status_code == 200
+        slow.sendall(body)
+        answer = slow.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 200")
+    first, second = server.stats()["set_arrivals"]
+    assert first == 0.0
+    assert second >= 0.5, "the slow SET was stamped when its body was in, after the quick one"

@@ -1,4 +1,4 @@
-"""`sessions/templates`: the seeded demo activities and items, all 13 question types."""
+"""`sessions/templates`: the seeded demo activities, mock exams and items, all 13 question types."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from learnosity_core.content.question_types import SUPPORTED_TYPES
 from learnosity_core.content.questions import find_questions
-from learnosity_devtools.emulator.seed import demo_items, demo_templates
+from learnosity_devtools.emulator.seed import demo_items, demo_templates, exam_templates, served_templates
 
 
 def test_the_seed_covers_every_question_type_in_several_activities() -> None:
@@ -17,6 +17,16 @@ def test_the_seed_covers_every_question_type_in_several_activities() -> None:
     for activity_id, template in templates.items():
         assert template["activity_template_id"] == activity_id
         assert len(find_questions(template)) >= 3
+
+
+def test_the_mock_exams_are_papers_of_ten_questions_covering_every_type() -> None:
+    exams = exam_templates()
+    assert {activity_id: len(find_questions(t)) for activity_id, t in exams.items()} == {
+        "mock-exam-paper-1": 10,
+        "mock-exam-paper-2": 10,
+    }
+    assert {q.type for t in exams.values() for q in find_questions(t).values()} == SUPPORTED_TYPES
+    assert not set(exams) & set(demo_templates())
 
 
 def test_seeded_questions_carry_the_constraints_template_py_reads() -> None:
@@ -38,10 +48,10 @@ def test_demo_templates_are_fresh_copies() -> None:
     assert demo_templates()["demo-biology-cells-u3"]["items"]
 
 
-@pytest.mark.parametrize("activity_id", sorted(demo_templates()))
+@pytest.mark.parametrize("activity_id", sorted(served_templates()))
 def test_template_by_activity(api, activity_id: str) -> None:
     body = api.ok("sessions/templates", {"activity_template_id": activity_id})
-    assert body["data"] == demo_templates()[activity_id]
+    assert body["data"] == served_templates()[activity_id]
 
 
 def test_template_by_items(api) -> None:

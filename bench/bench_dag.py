@@ -5,15 +5,17 @@ triggerer, api-server, two Celery workers on this machine's PostgreSQL and Redis
 emulator at the real limits (50 SET requests per 5 s, the GET limit, jobs that take 3 s, SETs
 answered after 300 ms). A PostgreSQL warehouse (a fresh database, dropped afterwards) holds
 BENCH_SESSIONS sessions (default 100,000) of synthetic OMR/ICR rows for the emulator's two mock
-exams: 10 questions a session, all 13 question types between them (1,000,000 rows). The nightly DAG is triggered through the REST API with
-verification on. Peak RSS per task is the high-water mark (VmHWM) of its task process (titled
-`airflow worker -- <ti id>`), sampled every 0.5 s. Seeding and cluster start-up are not timed.
-The last line reads: `dag end-to-end: N sessions in T s = P% of ceiling (30,000/min)`.
+exams: 10 questions a session, all 13 question types between them (1,000,000 rows). The nightly
+DAG is triggered through the REST API with verification on. Peak RSS per task is the high-water
+mark (VmHWM) of its task process (titled `airflow worker -- <ti id>`), sampled every 0.5 s.
+Seeding and cluster start-up are not timed. The last line reads:
+`dag end-to-end: N sessions in T s = P% of ceiling (30,000/min)`.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import shutil
@@ -174,11 +176,12 @@ def _set_pace(arrivals: list[float]) -> str:
     )
     rate = (len(arrivals) - 1) / span
     ceiling = SET_REQUESTS_PER_WINDOW / RATE_WINDOW_S
-    idle = sum(gap - 1 for gap in (b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) if gap > 1)
+    idle = sum(gap - 1 for gap in (b - a for a, b in itertools.pairwise(arrivals)) if gap > 1)
     return (
         f"{len(arrivals)} SETs accepted over {span:.1f} s = {rate:.2f}/s ({100 * rate / ceiling:.1f}% of the"
-        f" limit); window of 50 took median {hops[len(hops) // 2]:.2f} s, p90 {hops[len(hops) * 9 // 10]:.2f} s,"
-        f" min {hops[0]:.2f} s; gaps over 1 s between SETs: {idle:.1f} s in all"
+        f" limit); window of 50 took median {hops[len(hops) // 2]:.2f} s,"
+        f" p90 {hops[len(hops) * 9 // 10]:.2f} s, min {hops[0]:.2f} s;"
+        f" gaps over 1 s between SETs: {idle:.1f} s in all"
     )
 
 

@@ -2,9 +2,10 @@
 
 Order per Data API request: the arrival time (what the rate limit counts, as a gateway counts a
 request when it comes in: stamped as its request line is read, before the headers, the body and
-its form fields, so a busy emulator reading a large body does not move it), simulated latency (outside every lock: the time the service takes to
-answer), injected 429 burst and 500 errors, signature, rate limit, the endpoint itself, and last
-the injected dropped connection (the job is already committed, the client just never hears about it).
+its form fields, so a busy emulator reading a large body does not move it), simulated latency
+(outside every lock: the time the service takes to answer), injected 429 burst and 500 errors,
+signature, rate limit, the endpoint itself, and last the injected dropped connection (the job is
+already committed, the client just never hears about it).
 """
 
 from __future__ import annotations

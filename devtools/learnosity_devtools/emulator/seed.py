@@ -235,13 +235,17 @@ _ACTIVITIES: Final[dict[str, tuple[str, list[str]]]] = {
 _EXAMS: Final[dict[str, tuple[str, list[str]]]] = {
     "mock-exam-paper-1": (
         "Mock exam: Paper 1",
-        ["bio-cells-01", "bio-cells-03", "bio-cells-04", "alg-linear-01", "alg-linear-02", "alg-linear-03"]
-        + ["geo-capitals-01"],
+        [
+            *("bio-cells-01", "bio-cells-03", "bio-cells-04"),
+            *("alg-linear-01", "alg-linear-02", "alg-linear-03", "geo-capitals-01"),
+        ],
     ),
     "mock-exam-paper-2": (
         "Mock exam: Paper 2",
-        ["bio-cells-01", "bio-cells-02", "geo-capitals-01", "geo-capitals-02", "eng-reading-01"]
-        + ["eng-reading-02"],
+        [
+            *("bio-cells-01", "bio-cells-02", "geo-capitals-01", "geo-capitals-02"),
+            *("eng-reading-01", "eng-reading-02"),
+        ],
     ),
 }
 

@@ -75,7 +75,7 @@ def test_429_over_http(make_emulator, client_for, build) -> None:
     assert requests["get /jobs"] == {"200": 4, "429": 1}
 
 
-def test_a_set_arrives_with_its_request_line_not_when_its_slow_body_is_in(make_emulator, client_for, build) -> None:
+def test_a_set_arrives_with_its_request_line_not_after_its_body(make_emulator, client_for, build) -> None:
     """As a gateway counts it: a SET whose body trickles in is stamped when its first line came."""
     server = make_emulator()
     api = client_for(server)

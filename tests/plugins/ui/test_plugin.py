@@ -38,7 +38,8 @@ def test_the_api_server_mounts_the_page_from_the_plugin(api: Any, auth: dict[str
     from airflow.plugins_manager import get_plugin_info
 
     (info,) = [p for p in get_plugin_info() if p["name"] == "learnosity_delivery"]
-    assert [(a["name"], a["url_prefix"]) for a in info["fastapi_apps"]] == [("Learnosity deliveries", "/learnosity")]
+    apps = [(a["name"], a["url_prefix"]) for a in info["fastapi_apps"]]
+    assert apps == [("Learnosity deliveries", "/learnosity")]
     page = api.get("/learnosity/", headers=auth)
     assert page.status_code == 200
     assert "Learnosity deliveries" in page.text

@@ -45,6 +45,7 @@ SHARED_BUDGET = os.environ.get("BENCH_SHARED_BUDGET", "1") == "1"  # 0: fixed pe
 DAG_ID = "learnosity_template_submission"
 CEILING_PER_MIN = SET_REQUESTS_PER_WINDOW * MAX_SESSIONS_PER_SET * 60 / RATE_WINDOW_S  # 30,000 sessions/min
 TABLE = "learnosity_responses"
+TASK_TITLE = "airflow worker -- "  # a task process's title: this, then its ti id
 COLUMNS = (
     "user_id",
     "activity_id",
@@ -102,15 +103,21 @@ def _seed(url: sa.URL) -> int:
     return int(sessions)
 
 
-class PeakRss:
-    """High-water RSS of every task process (`airflow worker -- <ti id>`), sampled until stopped."""
+class ProcessSampler:
+    """Every 0.5 s: the high-water RSS of every task process (`airflow worker -- <ti id>`), and the
+    CPU seconds of every process on the machine, grouped (task processes by ti id, with the
+    sending processes a plan forks, which keep its title): where a 2-core machine's time goes."""
 
     def __init__(self) -> None:
         self.peaks: dict[str, int] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}
+        self._before: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> ProcessSampler:
+        self._before = {pid: seconds for pid, (_, seconds) in self._sample().items()}
         self._thread.start()
         return self
 
@@ -118,23 +125,59 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                try:
-                    title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                    if not title.startswith("airflow worker -- "):
-                        continue
-                    status = (proc / "status").read_text()
-                except OSError:
-                    continue
-                ti_id = title.split("--", 1)[1].strip()
+    def cpu_by_group(self, names: dict[str, str]) -> dict[str, float]:
+        """CPU seconds used while sampling, by group (task processes named by `names`, ti id to
+        task id), largest first."""
+        totals: dict[str, float] = {}
+        for group, seconds in self._cpu.values():
+            name = names.get(group, group)
+            totals[name] = totals.get(name, 0.0) + seconds
+        return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+    def _sample(self) -> dict[int, tuple[str, float]]:
+        seen: dict[int, tuple[str, float]] = {}
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (proc / "status").read_text() if title.startswith(TASK_TITLE) else ""
+            except OSError:
+                continue
+            seen[int(proc.name)] = (_group(title), (int(fields[11]) + int(fields[12])) / self._tick)
+            if status:
+                ti_id = _group(title)
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
-                        kb = int(line.split()[1])
-                        self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), kb)
+                        self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), int(line.split()[1]))
+        return seen
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            for pid, (group, seconds) in self._sample().items():
+                self._cpu[pid] = (group, seconds - self._before.get(pid, 0.0))
+
+
+def _group(title: str) -> str:
+    """A task process's ti id, or the service a process belongs to."""
+    if title.startswith(TASK_TITLE):
+        return title.split("--", 1)[1].strip()
+    for marker, group in (
+        ("learnosity_devtools.emulator", "emulator"),
+        ("postgres", "postgresql"),
+        ("redis", "redis"),
+        ("celery", "celery workers"),
+        ("scheduler", "scheduler"),
+        ("api-server", "api-server"),
+        ("api_server", "api-server"),
+        ("dag-processor", "dag-processor"),
+        ("triggerer", "triggerer"),
+        ("bench_dag", "this benchmark"),
+    ):
+        if marker in title:
+            return group
+    return "other"
 
 
 def _seconds(ti: dict[str, Any]) -> float:
@@ -231,7 +274,7 @@ def main() -> None:
         )
         # Every submitter and poller books in one Redis budget (the cluster's own Redis, db 15).
         shared = {"rate_limiter_url": "redis://127.0.0.1:6379/15"} if SHARED_BUDGET else None
-        with running_cluster(work, warehouse, EMULATOR_ENV, shared) as cluster, PeakRss() as rss:
+        with running_cluster(work, warehouse, EMULATOR_ENV, shared) as cluster, ProcessSampler() as sampler:
             print(
                 f"cluster up: 2 Celery workers x 2 slots, pool learnosity_api 4; uptime: {os.getloadavg()}",
                 flush=True,
@@ -276,7 +319,8 @@ def main() -> None:
                 for line in log.read_text().splitlines()
                 if "Sent while planning" in line
             ]
-        peaks = rss.peaks
+        peaks = sampler.peaks
+        cpu = sampler.cpu_by_group({t["id"]: f"task {t['task_id']}" for t in tis})
         delivered = tally.get("completed, True", 0)
         run_s = (
             datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
@@ -295,6 +339,10 @@ def main() -> None:
         print(f"emulator request counts: {json.dumps(stats['requests'])}")
         print(f"SET pace at the emulator: {_set_pace(stats['set_arrivals'])}")
         print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+        print(
+            f"CPU seconds while the cluster ran, {sum(cpu.values()):.0f} in all:",
+            ", ".join(f"{group} {seconds:.0f}" for group, seconds in cpu.items() if seconds >= 1),
+        )
         print(
             f"dag end-to-end: {delivered} sessions in {run_s:.0f} s = "
             f"{100 * delivered / run_s * 60 / CEILING_PER_MIN:.1f}% of ceiling ({CEILING_PER_MIN:,.0f}/min)"

@@ -156,7 +156,9 @@ class ProcessSampler:
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             for pid, (group, seconds) in self._sample().items():
-                self._cpu[pid] = (group, seconds - self._before.get(pid, 0.0))
+                # An exited process not yet reaped has no command line: it keeps the group it had.
+                known = self._cpu.get(pid, (group, 0.0))[0] if group == "other" else group
+                self._cpu[pid] = (known, seconds - self._before.get(pid, 0.0))
 
 
 def _group(title: str) -> str:

@@ -101,7 +101,7 @@ class JobFollower:
                 open_jobs = dict(self._open)
             if open_jobs:
                 try:
-                    self._settle(open_jobs)
+                    self._settle(open_jobs, deadline)
                 except Exception as exc:  # the run's own tasks record and verify what is left
                     log.warning("Following jobs paused after an error (%s): %s", type(exc).__name__, exc)
             with self._lock:
@@ -112,9 +112,12 @@ class JobFollower:
             self._wake.wait(min(self._poll_s, FINISHING_POLL_S) if finishing else self._poll_s)
             self._wake.clear()
 
-    def _settle(self, open_jobs: dict[str, str]) -> None:
-        """Record and read back every open job that has ended."""
+    def _settle(self, open_jobs: dict[str, str], deadline: float | None) -> None:
+        """Record and read back every open job that has ended, until the deadline: a long pass
+        (a read-back per job) must not hold up the end of sending; what is left stays open."""
         for job in self._client.get_jobs(list(open_jobs)):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             if not JobStatus(job.status).is_terminal or job.reference not in open_jobs:
                 continue
             batch_id = open_jobs[job.reference]

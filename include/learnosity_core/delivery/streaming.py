@@ -15,8 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -43,15 +42,16 @@ class PlanStream:
         self.closed: str | None = None  # why batches are no longer sent while planning
         self.offered: list[str] = []
 
-    def begin(self, rows: int, count_sessions: Callable[[], int]) -> None:
+    def begin(self, sessions: int) -> None:
         """Close at once when the run will wait for a review whatever its rows hold: approval
-        requested, or more sessions in the window than the threshold (counted only when there
-        are more rows than that: a session has at least one row)."""
+        requested, or more `sessions` in the window (at most) than the threshold."""
         limit = self._thresholds.approval_above_sessions
         if self._requested:
             self._close("require_approval is on")
-        elif rows > limit and (most := count_sessions()) > limit:
-            self._close(f"the window holds up to {most:,} sessions, above approval_above_sessions {limit:,}")
+        elif sessions > limit:
+            self._close(
+                f"the window holds up to {sessions:,} sessions, above approval_above_sessions {limit:,}"
+            )
 
     def offer(self, names: Sequence[str], so_far: PlanFigures) -> None:
         """Send these newly staged batches unless what was planned so far calls for a review."""
@@ -251,30 +251,6 @@ def _send_in_child(options: _ChildOptions, conn: Connection, plan_pid: int) -> N
         conn.send({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
 
 
-# How far the planning thread steps back (nice levels) while its batches are sent.
-PLANNING_NICENESS = 10
-
-
-@contextmanager
-def _behind_sending() -> Iterator[None]:
-    """Run the planning thread at a lower CPU priority: on a busy worker the transform would
-    otherwise starve the sending process (and whatever else shares the machine) of the CPU it
-    needs to start each request on time, while planning is far ahead of what can be sent.
-    Linux sets this per thread; where it cannot be set or put back, nothing else changes."""
-    thread = threading.get_native_id()
-    try:
-        before = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, before + PLANNING_NICENESS))
-    except (AttributeError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        with suppress(OSError):  # going back up needs privileges; the task ends soon anyway
-            os.setpriority(os.PRIO_PROCESS, thread, before)
-
-
 @contextmanager
 def plan_stream(
     settings: DataApiSettings,
@@ -307,8 +283,7 @@ def plan_stream(
     )
     stream = PlanStream(sender, thresholds, requested)
     try:
-        with _behind_sending():
-            yield stream
+        yield stream
     finally:
         sender.stop()
         log.info(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -170,26 +170,34 @@ def _ordered(sql: str, columns: Sequence[str], alias: str) -> str:
     return f"{sql} ORDER BY {alias}.activity_id, {alias}.user_id{attempt}"
 
 
-def count_rows(engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()) -> int:
-    """How many rows `iter_rows` will yield: the total behind the planning progress lines."""
-    columns = source_columns(engine, source)
-    clauses, params = _filters(engine, columns, window, activity_ids, "c")
-    total = 0
-    with engine.connect() as conn:
-        for sql in (_changed_rows_sql(source, clauses), _anonymous_rows_sql(source, clauses)):
-            total += int(conn.execute(sa.text(f"SELECT COUNT(*) FROM ({sql}) n"), params).scalar_one())
-    return total
+class WindowCount(NamedTuple):
+    """What `iter_rows` will yield: `rows` in all (the total behind the planning progress lines)
+    and `sessions`, the window's distinct (activity, learner, attempt) keys: the most sessions it
+    can send (some may turn out invalid or already delivered, never more)."""
+
+    rows: int
+    sessions: int
 
 
-def count_sessions(engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()) -> int:
-    """The most sessions the window can send: its distinct (activity, learner, attempt) keys.
-    Some may turn out invalid or already delivered, never more."""
+def count_window(
+    engine: Engine, source: Source, window: Window, activity_ids: Sequence[str] = ()
+) -> WindowCount:
+    """Both counts from one pass over the changed sessions' rows (grouped by session), and the
+    rows that belong to no session."""
     columns = source_columns(engine, source)
     clauses, params = _filters(engine, columns, window, activity_ids, "c")
-    attempt = ", s.attempt" if "attempt" in columns else ""
-    keys = f"SELECT DISTINCT s.activity_id, s.user_id{attempt} FROM ({_changed_rows_sql(source, clauses)}) s"
+    keys = "s.activity_id, s.user_id" + (", s.attempt" if "attempt" in columns else "")
+    per_session = (
+        f"SELECT {keys}, COUNT(*) AS n FROM ({_changed_rows_sql(source, clauses)}) s GROUP BY {keys}"
+    )
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM ({keys}) n"), params).scalar_one())
+        sessions, rows = conn.execute(
+            sa.text(f"SELECT COUNT(*), SUM(g.n) FROM ({per_session}) g"), params
+        ).one()
+        anonymous = conn.execute(
+            sa.text(f"SELECT COUNT(*) FROM ({_anonymous_rows_sql(source, clauses)}) n"), params
+        ).scalar_one()
+    return WindowCount(rows=int(rows or 0) + int(anonymous), sessions=int(sessions))
 
 
 def iter_rows(

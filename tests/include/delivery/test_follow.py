@@ -16,10 +16,11 @@ import sqlalchemy as sa
 
 from learnosity_core.dataapi import DataApiClient, DataApiSettings
 from learnosity_core.delivery.batching import Batcher
+from learnosity_core.delivery.follow import JobFollower
 from learnosity_core.delivery.job_outcomes import record_jobs
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus, sessions_table
-from learnosity_core.delivery.staging import Shard, write_template
-from learnosity_core.delivery.submission import submit_shard
+from learnosity_core.delivery.staging import Shard, read_shard, write_template
+from learnosity_core.delivery.submission import BatchSender, submit_shard
 from learnosity_core.delivery.verify import verify_run
 from learnosity_devtools.emulator import EmulatorConfig, EmulatorServer
 from learnosity_devtools.emulator.seed import demo_templates, question_id
@@ -179,3 +180,23 @@ def test_batches_posted_before_are_followed_until_their_jobs_are_recorded(
         (SessionStatus.COMPLETED, True)
     }
     assert {r.verified for r in rows if r.job_reference == settled} == {None}  # not followed again
+
+
+def test_leaving_without_linger_leaves_even_ended_jobs_to_the_run_tasks(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path
+) -> None:
+    """A plan's sending processes stop following as soon as planning ends: recording and reading
+    back a backlog of ended jobs would hold up the hand-over to the submit tasks, which resume
+    following them."""
+    _, client = paced
+    shard = _stage(stage, ledger, sessions=3 * 2)
+    with JobFollower(client, ledger, stage, verify=True, poll_s=60.0, linger_s=0.0) as follower:
+        sender = BatchSender(client, ledger, stage, name="follow-test", follower=follower)
+        sender.send(read_shard(stage, shard.shard))
+        sender.wait()
+        jobs = list(ledger.jobs_of_run(DAG_ID, RUN))
+        while not all(j.status.is_terminal for j in client.get_jobs(jobs)):
+            time.sleep(0.05)
+    assert (follower.recorded, follower.verified) == (0, 0)
+    batches = {row.batch_id for row in ledger.sessions_of_run(DAG_ID, RUN)}
+    assert len(batches) == 2 and all(ledger.awaits_outcome(b) for b in batches)

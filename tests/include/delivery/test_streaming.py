@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures, ReviewThresholds
 from learnosity_core.delivery.staging import write_template
-from learnosity_core.delivery.streaming import PLANNING_NICENESS, PlanStream, SendingProcess, plan_stream
+from learnosity_core.delivery.streaming import PlanStream, SendingProcess, plan_stream
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 
 DAG_ID = "learnosity_template_submission"
@@ -57,17 +56,13 @@ def _posted(ledger: Ledger, stage: Path, names: list[str]) -> list[bool]:
     return [ledger.job_for_batch(read_batch(stage, name).batch_id) is not None for name in names]
 
 
-def _no_count() -> int:
-    raise AssertionError("sessions were counted although the rows alone are within the threshold")
-
-
 def test_batches_go_while_nothing_calls_for_a_review_and_stop_once_something_does(
     client: DataApiClient, ledger: Ledger, stage: Path
 ) -> None:
     batcher = _staged(stage, ledger, batches=4)
     names = batcher.take_new()
     with plan_stream(client.settings, ledger, stage, THRESHOLDS, requested=False, verify=True) as stream:
-        stream.begin(rows=8, count_sessions=_no_count)
+        stream.begin(sessions=4)
         stream.offer(names[:2], _figures(read=100, quarantined=5, sessions=4))  # 5.0%: within
         deadline = time.monotonic() + 30
         while not all(_posted(ledger, stage, names[:2])) and time.monotonic() < deadline:
@@ -81,12 +76,11 @@ def test_batches_go_while_nothing_calls_for_a_review_and_stop_once_something_doe
 
 
 @pytest.mark.parametrize(
-    ("requested", "rows", "sessions", "closed"),
+    ("requested", "sessions", "closed"),
     [
-        (True, 8, None, "require_approval is on"),
-        (False, 500, 101, "up to 101 sessions, above approval_above_sessions 100"),
-        (False, 500, 100, None),  # many rows, but no more sessions than the threshold
-        (False, 100, None, None),  # rows within the threshold: sessions are not counted
+        (True, 8, "require_approval is on"),
+        (False, 101, "up to 101 sessions, above approval_above_sessions 100"),
+        (False, 100, None),  # no more sessions than the threshold
     ],
 )
 def test_a_run_that_will_wait_for_a_review_sends_nothing_while_planning(
@@ -94,14 +88,13 @@ def test_a_run_that_will_wait_for_a_review_sends_nothing_while_planning(
     ledger: Ledger,
     stage: Path,
     requested: bool,
-    rows: int,
-    sessions: int | None,
+    sessions: int,
     closed: str | None,
 ) -> None:
     batcher = _staged(stage, ledger, batches=2)
     names = batcher.take_new()
     with plan_stream(client.settings, ledger, stage, THRESHOLDS, requested=requested, verify=False) as stream:
-        stream.begin(rows=rows, count_sessions=_no_count if sessions is None else lambda: sessions)
+        stream.begin(sessions)
         stream.offer(names, _figures(read=4, quarantined=0, sessions=4))
     if closed is None:
         assert stream.closed is None and _posted(ledger, stage, names) == [True, True]
@@ -137,14 +130,3 @@ def test_a_sending_process_that_dies_closes_the_stream_and_the_plan_goes_on(
     assert stream.closed is not None and "the sending process ended" in stream.closed
     sender.stop()
     assert _posted(ledger, stage, names) == [False, False] and stream.sessions_sent == 0
-
-
-def test_the_planning_thread_steps_back_while_its_batches_are_sent(
-    client: DataApiClient, ledger: Ledger, stage: Path
-) -> None:
-    me = threading.get_native_id()
-    before = os.getpriority(os.PRIO_PROCESS, me)
-    with plan_stream(client.settings, ledger, stage, THRESHOLDS, requested=False, verify=False):
-        assert os.getpriority(os.PRIO_PROCESS, me) == min(19, before + PLANNING_NICENESS)
-    if os.geteuid() == 0:  # only a privileged process may raise its priority again
-        assert os.getpriority(os.PRIO_PROCESS, me) == before

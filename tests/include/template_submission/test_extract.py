@@ -14,8 +14,7 @@ from learnosity_core.template_submission.extract import (
     SourceError,
     Window,
     changed_activities,
-    count_rows,
-    count_sessions,
+    count_window,
     iter_rows,
 )
 
@@ -90,16 +89,12 @@ def test_a_source_without_the_contract_columns_is_refused_by_name(engine: sa.Eng
         )
 
 
-def test_count_matches_what_iter_rows_yields(engine: sa.Engine) -> None:
-    for window in (WINDOW, Window()):
-        assert count_rows(engine, Source(), window) == len(pd.concat(iter_rows(engine, Source(), window)))
-
-
-def test_count_sessions_bounds_the_sessions_iter_rows_holds(engine: sa.Engine) -> None:
+def test_the_count_matches_the_rows_and_sessions_iter_rows_yields(engine: sa.Engine) -> None:
     for window, sessions in ((WINDOW, 2), (Window(), 4)):
         rows = pd.concat(iter_rows(engine, Source(), window))
-        assert count_sessions(engine, Source(), window) == sessions
-        assert count_sessions(engine, Source(), window) == len(rows.groupby(["activity_id", "user_id"]))
+        counted = count_window(engine, Source(), window)
+        assert counted.rows == len(rows)
+        assert counted.sessions == sessions == len(rows.groupby(["activity_id", "user_id"]))
 
 
 def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> None:
@@ -118,7 +113,7 @@ def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> 
         )
         assert ("act-c", "u9", "q1") in keys, window
         assert "act-c" in changed_activities(engine, Source(), window)
-        assert count_rows(engine, Source(), window) == len(keys)
+        assert count_window(engine, Source(), window).rows == len(keys)
 
 
 def test_rows_without_an_activity_or_learner_are_read_after_the_sessions(engine: sa.Engine) -> None:
@@ -137,7 +132,7 @@ def test_rows_without_an_activity_or_learner_are_read_after_the_sessions(engine:
     df = pd.concat(frames)
     assert list(df["response"].iloc[-2:].sort_values()) == ["no activity", "no learner"]
     assert "blank learner" in set(df["response"]) and "out of window" not in set(df["response"])
-    assert count_rows(engine, Source(), WINDOW) == len(df) == 6
+    assert count_window(engine, Source(), WINDOW) == (6, 3)  # the blank learner is a key too
     assert changed_activities(engine, Source(), WINDOW) == ["act-a", "act-b"]
 
 
@@ -156,7 +151,7 @@ def test_an_unreadable_timestamp_is_in_every_sqlite_window(tmp_path) -> None:
     ).to_sql("learnosity_responses", engine, index=False)
     df = pd.concat(iter_rows(engine, Source(), WINDOW))
     assert list(df["response"]) == ["typo"]
-    assert count_rows(engine, Source(), WINDOW) == 1
+    assert count_window(engine, Source(), WINDOW).rows == 1
 
 
 def test_one_undecodable_value_reads_as_a_marked_value_not_a_failed_query(tmp_path) -> None:

@@ -71,6 +71,14 @@ def test_every_airflow_process_sees_the_same_dags_and_stage(compose: dict) -> No
         assert env[f"AIRFLOW_VAR_LEARNOSITY_{var}"].startswith("file:///opt/airflow/shared/")
 
 
+def test_workers_preload_the_task_modules(compose: dict) -> None:
+    from importlib import import_module
+
+    option = compose["services"]["airflow-worker"]["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+    module, _, name = option.rpartition(".")
+    assert "learnosity_provider.preload" in getattr(import_module(module), name)["imports"]
+
+
 def test_no_learnosity_connection_outside_the_demo(compose: dict) -> None:
     """A forgotten .env must not send real learners to the emulator: the Data API connection comes
     from .env alone, and only `make dev-env` points it at the emulator."""

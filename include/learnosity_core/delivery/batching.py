@@ -107,6 +107,7 @@ class Batcher:
         already `sent` (while planning) come last in each shard, spread evenly: the submit tasks
         only resume them, and the ones still to send are shared out first."""
         self.flush()
+        self.ledger.refresh_statistics()
         names = sorted(self.sessions_per_batch)
         done = set(sent)
         shards = assign_shards([n for n in names if n not in done], max_shards)

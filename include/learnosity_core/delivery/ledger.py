@@ -488,6 +488,15 @@ class Ledger:
                 sa.select(batches_table.c.job_reference).where(batches_table.c.batch_id == batch_id)
             ).scalar()
 
+    def refresh_statistics(self) -> None:
+        """On PostgreSQL, ANALYZE the sessions and batches tables once a plan has staged its run:
+        the queries that follow are then planned for the rows just written, not for a run of one
+        row (autovacuum gets there a minute later, when sending has long started)."""
+        if self._engine.dialect.name != "postgresql":
+            return
+        with self._engine.begin() as conn:
+            conn.execute(sa.text(f"ANALYZE {sessions_table.name}, {batches_table.name}"))
+
     def awaits_outcome(self, batch_id: str) -> bool:
         """Whether a posted batch still has sessions no job answer settled (sent, not recorded)."""
         s = sessions_table.c
@@ -704,12 +713,25 @@ class Ledger:
             ),
         )
         sent = (*of_run(sessions_table, dag_id, run_id), sessions_table.c.job_reference.is_not(None))
-        open_jobs = sa.select(sessions_table.c.job_reference).where(*sent, unsettled).distinct()
+        # One pass, each session flagged with whether its job has an unsettled one (a window over
+        # the job): an IN over the open jobs becomes a nested loop, quadratic in the run's
+        # sessions, when the planner's statistics predate the run's rows (a fresh run's do).
+        flag = sa.case((unsettled, 1), else_=0)
+        flagged = (
+            sa.select(
+                sessions_table.c.job_reference,
+                sessions_table.c.session_id,
+                flag.label("unsettled"),
+                sa.func.max(flag).over(partition_by=sessions_table.c.job_reference).label("job_open"),
+            )
+            .where(*sent)
+            .subquery()
+        )
         jobs: dict[str, JobSessions] = {}
         with self._engine.connect() as conn:
             rows = conn.execute(
-                sa.select(sessions_table.c.job_reference, sessions_table.c.session_id, unsettled).where(
-                    *sent, sessions_table.c.job_reference.in_(open_jobs)
+                sa.select(flagged.c.job_reference, flagged.c.session_id, flagged.c.unsettled).where(
+                    flagged.c.job_open == 1
                 )
             )
             for ref, sid, is_unsettled in rows:

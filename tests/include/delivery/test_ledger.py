@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from learnosity_core.delivery.ledger import (
     NEVER_SETTLED,
@@ -330,3 +331,50 @@ def test_only_completed_sessions_not_yet_read_back_are_left_to_verify(ledger: Le
     ledger.record_verification({"s1": None})
     assert ledger.unverified_of_run(DAG_ID, "run-1", "blob:") == {"b1": {"s2"}}
     assert ledger.unverified_of_run("another_dag", "run-1", "blob:") == {}
+
+
+def test_a_staged_run_refreshes_the_planner_statistics(ledger: Ledger) -> None:
+    """A fresh run's rows would otherwise be planned as one row until autovacuum comes by."""
+    _stage(ledger, "run-1", "b1", *[(f"s{n}", f"h{n}") for n in range(300)])
+    ledger.refresh_statistics()
+    if ledger.engine.dialect.name != "postgresql":
+        return  # SQLite keeps no statistics these queries depend on: nothing to refresh
+    with ledger.engine.connect() as conn:
+        estimated = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT relname, reltuples FROM pg_class WHERE relname IN"
+                    " ('learnosity_ledger_sessions', 'learnosity_ledger_batches')"
+                )
+            ).all()
+        )
+    assert estimated == {"learnosity_ledger_sessions": 300, "learnosity_ledger_batches": 1}
+
+
+def test_unsettled_jobs_are_those_with_a_session_no_answer_settled(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("done-1", "h1"), ("done-2", "h2"))
+    _stage(ledger, "run-1", "b2", ("done-3", "h3"), ("open", "h4"))
+    _stage(ledger, "run-1", "b3", ("halted", "h5"), ("differed", "h6"))
+    _stage(ledger, "run-1", "b4", ("never-sent", "h7"))
+    for batch, job in (("b1", "job-1"), ("b2", "job-2"), ("b3", "job-3")):
+        ledger.record_submission(batch, job)
+    ledger.record_job(
+        "job-1", "completed", [SessionOutcome(s, SessionStatus.COMPLETED) for s in ("done-1", "done-2")]
+    )
+    ledger.record_job("job-2", "running", [SessionOutcome("done-3", SessionStatus.COMPLETED)])
+    ledger.record_job(
+        "job-3",
+        "halted",
+        [
+            SessionOutcome("halted", SessionStatus.FAILED, "halted"),
+            SessionOutcome("differed", SessionStatus.COMPLETED),
+        ],
+    )
+    ledger.record_verification({"differed": "responses differ on read-back"})
+
+    jobs = ledger.unsettled_jobs_of_run(DAG_ID, "run-1")
+
+    assert {ref: (sorted(job.session_ids), job.unsettled) for ref, job in jobs.items()} == {
+        "job-2": (["done-3", "open"], {"open"}),
+        "job-3": (["differed", "halted"], {"halted"}),
+    }

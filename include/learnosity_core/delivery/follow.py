@@ -62,6 +62,7 @@ class JobFollower:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._done_posting = threading.Event()
+        self._leave_at: float | None = None  # set when the last batch is out: now + linger_s
         self._thread = threading.Thread(target=self._follow, name="follow-jobs", daemon=True)
         self.recorded = self.verified = self.mismatched = 0
 
@@ -72,6 +73,7 @@ class JobFollower:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._leave_at = time.monotonic() + self._linger_s
         self._done_posting.set()
         self._wake.set()
         self._thread.join(timeout=self._linger_s + 60)
@@ -92,31 +94,32 @@ class JobFollower:
             self._open[job_reference] = batch_id
 
     def _follow(self) -> None:
-        deadline: float | None = None
         while True:
             finishing = self._done_posting.is_set()
-            if finishing and deadline is None:
-                deadline = time.monotonic() + self._linger_s
             with self._lock:
                 open_jobs = dict(self._open)
             if open_jobs:
                 try:
-                    self._settle(open_jobs, deadline)
+                    self._settle(open_jobs)
                 except Exception as exc:  # the run's own tasks record and verify what is left
                     log.warning("Following jobs paused after an error (%s): %s", type(exc).__name__, exc)
             with self._lock:
                 left = bool(self._open)
-            if deadline is not None and (not left or time.monotonic() >= deadline):
+            if finishing and (not left or self._time_to_leave()):
                 return
             # Once the last batch is out, only its jobs are left: look more often.
             self._wake.wait(min(self._poll_s, FINISHING_POLL_S) if finishing else self._poll_s)
             self._wake.clear()
 
-    def _settle(self, open_jobs: dict[str, str], deadline: float | None) -> None:
-        """Record and read back every open job that has ended, until the deadline: a long pass
-        (a read-back per job) must not hold up the end of sending; what is left stays open."""
+    def _time_to_leave(self) -> bool:
+        return self._leave_at is not None and time.monotonic() >= self._leave_at
+
+    def _settle(self, open_jobs: dict[str, str]) -> None:
+        """Record and read back every open job that has ended, until it is time to leave: a long
+        pass (a read-back per job), even one begun before the last batch went out, must not hold
+        up the end of sending; what is left stays open for the run's tasks."""
         for job in self._client.get_jobs(list(open_jobs)):
-            if deadline is not None and time.monotonic() >= deadline:
+            if self._time_to_leave():
                 return
             if not JobStatus(job.status).is_terminal or job.reference not in open_jobs:
                 continue

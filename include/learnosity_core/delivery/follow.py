@@ -23,9 +23,9 @@ from typing import Protocol
 
 from learnosity_core.dataapi.models import JobStatus
 from learnosity_core.delivery.job_outcomes import JobReader, session_outcomes
-from learnosity_core.delivery.ledger import Ledger
+from learnosity_core.delivery.ledger import Ledger, SessionOutcome
 from learnosity_core.delivery.staging import StoragePath, batch_file, read_batch
-from learnosity_core.delivery.verify import SessionReader, can_read_back, read_back
+from learnosity_core.delivery.verify import SessionReader, can_read_back, read_back, read_groups
 
 log = logging.getLogger(__name__)
 
@@ -115,26 +115,38 @@ class JobFollower:
         return self._leave_at is not None and time.monotonic() >= self._leave_at
 
     def _settle(self, open_jobs: dict[str, str]) -> None:
-        """Record and read back every open job that has ended, until it is time to leave: a long
-        pass (a read-back per job), even one begun before the last batch went out, must not hold
-        up the end of sending; what is left stays open for the run's tasks."""
-        for job in self._client.get_jobs(list(open_jobs)):
+        """Record and read back every open job that has ended: their outcomes in one write, their
+        sessions read back up to 1,000 a request (as `verify` reads), until it is time to leave:
+        a long pass, even one begun before the last batch went out, must not hold up the end of
+        sending; what is left stays open for the run's tasks."""
+        ended = {
+            open_jobs[job.reference]: job
+            for job in self._client.get_jobs(list(open_jobs))
+            if JobStatus(job.status).is_terminal and job.reference in open_jobs
+        }
+        outcomes_of: dict[str, list[SessionOutcome]] = {}
+        for batch_id, job in ended.items():
+            sent = read_batch(self._stage, batch_file(batch_id)).session_ids  # as posted: by position
+            outcomes_of[batch_id] = session_outcomes(job, sent, job.reference, partial(list, sent))
+        completed = {
+            batch_id: ids
+            for batch_id, outcomes in outcomes_of.items()
+            if (ids := {o.session_id for o in outcomes if can_read_back(o.session_id, o.status)})
+        }
+        for group in read_groups({b: completed.get(b, set()) for b in ended}):
             if self._time_to_leave():
                 return
-            if not JobStatus(job.status).is_terminal or job.reference not in open_jobs:
-                continue
-            batch_id = open_jobs[job.reference]
-            batch = read_batch(self._stage, batch_file(batch_id))
-            sent = batch.session_ids  # as posted: the answer may name sessions by position
-            outcomes = session_outcomes(job, sent, job.reference, partial(list, sent))
-            self._ledger.record_jobs([(job.reference, str(job.status), outcomes)])
-            self.recorded += 1
-            completed = {o.session_id for o in outcomes if can_read_back(o.session_id, o.status)}
-            if self._verify and completed:
-                results = read_back(self._client, self._stage, [batch_id], {batch_id: completed})
+            self._ledger.record_jobs(
+                [(ended[b].reference, str(ended[b].status), outcomes_of[b]) for b in group]
+            )
+            self.recorded += len(group)
+            reads = {b: completed[b] for b in group if b in completed}
+            if self._verify and reads:
+                results = read_back(self._client, self._stage, list(reads), reads)
                 self._ledger.record_verification(results)
                 problems = sum(1 for problem in results.values() if problem)
                 self.verified += len(results) - problems
                 self.mismatched += problems
             with self._lock:
-                del self._open[job.reference]
+                for batch_id in group:
+                    del self._open[ended[batch_id].reference]

@@ -75,7 +75,7 @@ def can_read_back(session_id: str, status: SessionStatus) -> bool:
     return status == SessionStatus.COMPLETED and not session_id.startswith(STAND_IN_PREFIX)
 
 
-def _reads(batches: Mapping[str, set[str]]) -> Iterator[list[str]]:
+def read_groups(batches: Mapping[str, set[str]]) -> Iterator[list[str]]:
     """Batches grouped so that each group's sessions fit one read-back request (ids per read)."""
     group: list[str] = []
     count = 0
@@ -141,7 +141,7 @@ def verify_run(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="read-back") as pool:
         # At most `concurrency` reads in flight, plus as many finished and waiting to be recorded.
-        reads = _reads(completed)
+        reads = read_groups(completed)
         pending = [pool.submit(read, group) for group in islice(reads, 2 * max(1, concurrency))]
         while pending:
             results = pending.pop(0).result()

@@ -200,3 +200,30 @@ def test_leaving_without_linger_leaves_even_ended_jobs_to_the_run_tasks(
     assert (follower.recorded, follower.verified) == (0, 0)
     batches = {row.batch_id for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert len(batches) == 2 and all(ledger.awaits_outcome(b) for b in batches)
+
+
+def test_jobs_ended_together_are_recorded_together_and_read_back_in_one_request(
+    paced: tuple[EmulatorServer, DataApiClient], ledger: Ledger, stage: Path
+) -> None:
+    server, client = paced
+    shard = _stage(stage, ledger, sessions=3 * BATCHES)
+    submit_shard(client, ledger, stage, shard)  # posted, nothing followed
+    jobs = ledger.jobs_of_run(DAG_ID, RUN)
+    while not all(j.status.is_terminal for j in client.get_jobs(list(jobs))):
+        time.sleep(0.05)
+    batch_of = {row.job_reference: row.batch_id for row in ledger.sessions_of_run(DAG_ID, RUN)}
+    reads_before = server.stats()["requests"].get("get /sessions/responses", {}).get("200", 0)
+
+    follower = JobFollower(client, ledger, stage, verify=True, poll_s=0.05)
+    for reference, batch_id in batch_of.items():  # all handed over before it looks
+        follower.posted(batch_id, reference)
+    with follower:
+        pass
+
+    assert (follower.recorded, follower.verified) == (BATCHES, 3 * BATCHES)
+    reads = server.stats()["requests"]["get /sessions/responses"]["200"] - reads_before
+    # 18 sessions of 6 jobs in one read-back: its page and the empty page that ends it (a read
+    # per job would have taken 12 requests).
+    assert reads == 2
+    rows = ledger.sessions_of_run(DAG_ID, RUN)
+    assert {(row.status, row.verified) for row in rows} == {(SessionStatus.COMPLETED, True)}

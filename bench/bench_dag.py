@@ -145,12 +145,11 @@ class ProcessSampler:
                 status = (proc / "status").read_text() if title.startswith(TASK_TITLE) else ""
             except OSError:
                 continue
-            seen[int(proc.name)] = (_group(title), (int(fields[11]) + int(fields[12])) / self._tick)
-            if status:
-                ti_id = _group(title)
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), int(line.split()[1]))
+            group = _group(title)  # a task process's is its ti id
+            seen[int(proc.name)] = (group, (int(fields[11]) + int(fields[12])) / self._tick)
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peaks[group] = max(self.peaks.get(group, 0), int(line.split()[1]))
         return seen
 
     def _run(self) -> None:

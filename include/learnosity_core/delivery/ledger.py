@@ -793,6 +793,4 @@ class Ledger:
                 yield SessionRow.model_validate(dict(row._mapping))
 
     def sessions_of_run(self, dag_id: str, run_id: str) -> list[SessionRow]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(sessions_table).where(*of_run(sessions_table, dag_id, run_id)))
-            return [SessionRow.model_validate(dict(r._mapping)) for r in rows]
+        return list(self.iter_sessions_of_run(dag_id, run_id))

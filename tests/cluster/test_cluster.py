@@ -99,30 +99,41 @@ def test_the_connection_test_button_works_for_a_saved_port(cluster: Cluster) -> 
         ).raise_for_status()
 
 
-def _sets(cluster: Cluster) -> int:
+def _sets_in_hand(cluster: Cluster) -> int:
+    """SET requests the emulator is answering right now."""
     stats = httpx.get(f"{cluster.emulator_url}/_emulator/stats", timeout=30).json()
-    return sum(stats["requests"].get("set /sessions", {}).values())
+    return int(stats["answering"].get("set /sessions", 0))
+
+
+def _set_faults(cluster: Cluster, faults: dict) -> None:
+    httpx.post(f"{cluster.emulator_url}/_emulator/faults", json=faults, timeout=30).raise_for_status()
 
 
 def test_a_worker_killed_while_the_plan_sends_loses_and_duplicates_nothing(
     cluster: Cluster, warehouse: tuple[str, int]
 ) -> None:
-    """The plan sends batches as it stages them: its worker dies part-way through, the plan runs
-    again on a worker, and every session is stored exactly once, the run green."""
+    """The plan sends batches as it stages them: its worker dies with SETs in flight (which the
+    service still commits), the plan runs again on a worker, and every session is stored exactly
+    once, the run green. Planning this warehouse takes about a second, so SETs are held for a few
+    seconds until the kill: the plan is seen sending, not only having sent."""
     conf = {"batch_size": 1, "force_resubmit": True, "verify": True, "window_start": "2000-01-01T00:00:00Z"}
-    before = _sets(cluster)
-    run_id = cluster.trigger(DAG_ID, conf)
-    killed = ""
-    deadline = time.monotonic() + 300
-    while not killed and time.monotonic() < deadline:
-        plan = next((ti for ti in cluster.task_instances(DAG_ID, run_id) if ti["task_id"] == "plan"), {})
-        if plan.get("state") in {"success", "failed"}:
-            break
-        if plan.get("state") == "running" and plan.get("hostname") and _sets(cluster) > before:
-            killed = plan["hostname"]  # w1 or w2, mid-plan, after its first batches went
-            cluster.kill(f"worker{killed[1:]}")
-            cluster.start_worker(int(killed[1:]))
-        time.sleep(0.1)
+    faults = httpx.get(f"{cluster.emulator_url}/_emulator/faults", timeout=30).json()
+    _set_faults(cluster, {**faults, "set_latency_s": 5.0})
+    try:
+        run_id = cluster.trigger(DAG_ID, conf)
+        killed = ""
+        deadline = time.monotonic() + 300
+        while not killed and time.monotonic() < deadline:
+            plan = next((ti for ti in cluster.task_instances(DAG_ID, run_id) if ti["task_id"] == "plan"), {})
+            if plan.get("state") in {"success", "failed"}:
+                break
+            if plan.get("state") == "running" and plan.get("hostname") and _sets_in_hand(cluster):
+                killed = plan["hostname"]  # w1 or w2, mid-plan, with its first batches in flight
+                cluster.kill(f"worker{killed[1:]}")
+                cluster.start_worker(int(killed[1:]))
+            time.sleep(0.1)
+    finally:
+        _set_faults(cluster, faults)  # SETs already held keep their latency
     assert killed, "the plan was never seen running while it sent"
 
     state = cluster.wait_for_run(DAG_ID, run_id, timeout=900)

@@ -100,7 +100,8 @@ class DataApiHandler(BaseHTTPRequestHandler):
         action = fields.get("action")
         key = f"{action or 'get'} /{route.endpoint}"
         try:
-            status, answer = self._data_api(route.endpoint, action or "get", fields, action)
+            with self.app.stats.answering(key):
+                status, answer = self._data_api(route.endpoint, action or "get", fields, action)
         except ApiError as exc:
             status, answer = exc.http_status, exc.body()
         except Exception:

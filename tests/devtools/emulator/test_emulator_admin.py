@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import httpx
 
 from learnosity_devtools.emulator import Faults
@@ -39,6 +42,21 @@ def test_stats_count_requests_per_endpoint_and_status_and_jobs_per_status(emulat
     assert stats["jobs"] == {"queued": 0, "running": 0, "completed": 1, "halted": 0}
     assert stats["total"] == sum(stats["statuses"].values())
     assert stats["set_arrivals"] == [0.0], "the one accepted SET, stamped when it came in"
+    assert stats["answering"] == {}
+
+
+def test_stats_show_the_requests_being_answered(emulator, api, build) -> None:
+    """A slow SET shows while the emulator holds it, and no longer once answered."""
+    emulator.set_faults(Faults(set_latency_s=1.0))
+    sending = threading.Thread(target=api.submit, args=(build.from_template(build.session()),))
+    sending.start()
+    seen: dict = {}
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        seen = emulator.stats()["answering"]
+    sending.join()
+    assert seen == {"set /sessions": 1}
+    assert emulator.stats()["answering"] == {}
 
 
 def test_reset_forgets_everything(emulator, api, build) -> None:

@@ -4,9 +4,11 @@ sending starts with the first chunk read instead of after the last one.
 Only while nothing read so far would make the run wait for a review: approval not requested,
 at most `approval_above_sessions` sessions in the whole window (counted before reading), and the
 share quarantined so far within `approval_above_quarantine_share`. Once a chunk passes a
-threshold the stream closes for good and the rest waits for the review as before. When the plan
-ends, batches not yet started are dropped: the submit tasks send them (and resume the ones that
-went, so their jobs are still waited for and recorded).
+threshold the stream closes for good and the rest waits for the review as before. When planning
+ends, the batches handed over are still sent before the plan task ends: planning no longer takes
+the CPU, so they go at the limit, with no gap while the submit tasks start. When the plan fails
+or the stream closes, batches not yet started are dropped instead: the submit tasks send them
+(and resume the ones that went, so their jobs are still waited for and recorded).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from learnosity_core.dataapi.client import DataApiClient
 from learnosity_core.dataapi.settings import DataApiSettings
 from learnosity_core.delivery.follow import JobFollower
 from learnosity_core.delivery.ledger import Ledger
+from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.review import PlanFigures, ReviewThresholds, decide_review
 from learnosity_core.delivery.staging import StoragePath
 from learnosity_core.delivery.submission import BatchSender
@@ -87,7 +90,12 @@ class Sender(Protocol):
 
     def send(self, names: Iterable[str]) -> None: ...
 
+    def finish(self) -> None: ...
+
     def stop(self) -> None: ...
+
+
+FINISH = "finish"  # to a sending process: send what you were handed, then end (None: drop it, end)
 
 
 class SendingProcess:
@@ -137,21 +145,36 @@ class SendingProcess:
             raise RuntimeError(f"the sending process ended (exit status {self._exit})")
         self._conn.send(list(names))
 
+    def ask_to_finish(self) -> None:
+        """Tell the child to send what it was handed and end (once); `finish` waits for it."""
+        self._ask(FINISH)
+
     def ask_to_stop(self) -> None:
         """Tell the child to drop what it has not started (once); `stop` waits for it."""
+        self._ask(None)
+
+    def finish(self) -> None:
+        """Wait until the child sent everything it was handed (or died)."""
+        self.ask_to_finish()
+        self._end(timeout_s=None)
+
+    def stop(self) -> None:
+        self.ask_to_stop()
+        # The child drops what it has not started and finishes what it has: seconds.
+        self._end(timeout_s=STOP_TIMEOUT_S)
+
+    def _ask(self, message: str | None) -> None:
         if not self._asked and not self._ended():
             self._asked = True
             with suppress(OSError):
-                self._conn.send(None)
+                self._conn.send(message)
 
-    def stop(self) -> None:
+    def _end(self, timeout_s: float | None) -> None:
+        """Read what the child sent (a child that died reads as the end of the pipe at once)."""
         if self._stopped:
             return
         self._stopped = True
-        self.ask_to_stop()
-        # The child drops what it has not started and finishes what it has: seconds. A child
-        # that died reads as the end of the pipe at once.
-        if self._conn.poll(STOP_TIMEOUT_S):
+        if self._conn.poll(timeout_s):
             with suppress(EOFError, OSError):
                 counts = self._conn.recv()
                 self.posted, self.resumed = counts["posted"], counts["resumed"]
@@ -196,11 +219,21 @@ class SendingProcesses:
             if share:
                 process.send(share)
 
+    def finish(self) -> None:
+        for process in self._processes:  # all at once: they share the rate budget
+            process.ask_to_finish()
+        for process in self._processes:
+            process.finish()
+        self._total()
+
     def stop(self) -> None:
         for process in self._processes:  # all at once: each finishes what it started
             process.ask_to_stop()
         for process in self._processes:
             process.stop()
+        self._total()
+
+    def _total(self) -> None:
         self.posted = sum(p.posted for p in self._processes)
         self.resumed = sum(p.resumed for p in self._processes)
         self.sessions = sum(p.sessions for p in self._processes)
@@ -231,24 +264,34 @@ def _send_in_child(options: _ChildOptions, conn: Connection, plan_pid: int) -> N
             ignore_response_revisions=options.ignore_response_revisions,
             follower=follower,
         )
+        finishing = False
         try:
-            while True:
-                if not conn.poll(1.0):
-                    if os.getppid() != plan_pid:  # the plan died: its retry sends
-                        break
-                    continue
-                batch_names = conn.recv()
-                if batch_names is None:
-                    break
-                sender.send(batch_names)
+            finishing = _receive(conn, sender, plan_pid)
         except EOFError:  # the plan closed its end without a word: it is gone
             pass
         except Exception as exc:  # the submit tasks send what is left, and report a lasting fault
             log.warning("Sending while planning stopped (%s: %s)", type(exc).__name__, exc)
         finally:
-            sender.stop()
+            if finishing:
+                what = f"Planning done: sending process {os.getpid()} sends what it has queued"
+                sender.finish(Progress(sender.queued, what, log, "batches", every_s=15.0))
+            else:
+                sender.stop()
     with suppress(OSError):
         conn.send({"posted": sender.posted, "resumed": sender.resumed, "sessions": sender.sessions})
+
+
+def _receive(conn: Connection, sender: BatchSender, plan_pid: int) -> bool:
+    """Hand the plan's batches to `sender` until it says to end; True when it said to finish."""
+    while True:
+        if not conn.poll(1.0):
+            if os.getppid() != plan_pid:  # the plan died: its retry sends
+                return False
+            continue
+        message = conn.recv()
+        if message is None or message == FINISH:
+            return message == FINISH
+        sender.send(message)
 
 
 @contextmanager
@@ -284,8 +327,12 @@ def plan_stream(
     stream = PlanStream(sender, thresholds, requested)
     try:
         yield stream
-    finally:
+    except BaseException:
         sender.stop()
+        raise
+    else:
+        sender.finish()  # a stream closed for a review has stopped its sender already
+    finally:
         log.info(
             "Sent while planning: %d batches (%d sessions), %d left to the submit tasks%s",
             sender.posted,

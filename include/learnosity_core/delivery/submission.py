@@ -159,8 +159,9 @@ class BatchSender:
     """Sends staged batches on `concurrency` threads as they are handed over (`send`), each
     exactly once (`send_batch`), handing each job posted whole to the follower, if any.
 
-    `wait()` waits for every batch handed over and raises the first failure; `stop()` instead
-    drops those not started yet (another task will send them) and keeps what went.
+    `wait()` waits for every batch handed over and raises the first failure; `finish()` waits
+    too but leaves a batch that failed to be sent later; `stop()` drops those not started yet
+    (another task will send them) and keeps what went.
     """
 
     def __init__(
@@ -199,8 +200,22 @@ class BatchSender:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def finish(self, progress: Progress | None = None) -> None:
+        """Send every batch handed over (counted by `progress` from here on), then stop."""
+        if progress is not None:
+            self._progress = progress
+        self._close(drop_unstarted=False)
+
     def stop(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._close(drop_unstarted=True)
+
+    @property
+    def queued(self) -> int:
+        """Batches handed over and not sent yet."""
+        return sum(not future.done() for future in self._futures)
+
+    def _close(self, *, drop_unstarted: bool) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=drop_unstarted)
         while self._futures:
             future = self._futures.popleft()
             if future.cancelled():

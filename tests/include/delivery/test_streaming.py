@@ -1,5 +1,6 @@
 """Sending while planning, against the emulator: batches go as they are staged while the run needs
-no review, the stream closes for good once it would, and a failed send never fails the plan."""
+no review, the stream closes for good once it would, a plan that ends has sent what it staged, and
+a failed send never fails the plan."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.review import ActivityFigures, PlanFigures, ReviewThresholds
 from learnosity_core.delivery.staging import write_template
 from learnosity_core.delivery.streaming import PlanStream, SendingProcess, plan_stream
+from learnosity_devtools.emulator import EmulatorServer, Faults
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 
 DAG_ID = "learnosity_template_submission"
@@ -101,6 +103,46 @@ def test_a_run_that_will_wait_for_a_review_sends_nothing_while_planning(
     else:
         assert stream.closed is not None and closed in stream.closed
         assert _posted(ledger, stage, names) == [False, False] and stream.offered == []
+
+
+def test_a_plan_that_ends_has_sent_every_batch_it_handed_over(
+    client: DataApiClient, ledger: Ledger, stage: Path, emulator: EmulatorServer
+) -> None:
+    """Planning outran the sending (slow SETs, one request at a time): the plan still ends with
+    every batch sent, none left to the submit tasks."""
+    emulator.set_faults(Faults(set_latency_s=0.2))
+    names = _staged(stage, ledger, batches=6).take_new()
+    with plan_stream(
+        client.settings, ledger, stage, THRESHOLDS, requested=False, verify=False, processes=2, concurrency=1
+    ) as stream:
+        stream.offer(names, _figures(read=12, quarantined=0, sessions=12))
+        assert not all(_posted(ledger, stage, names)), "planning ended before the sending"
+    assert _posted(ledger, stage, names) == [True] * 6
+    assert stream.sessions_sent == 12 and stream.closed is None
+
+
+def test_a_plan_that_fails_leaves_what_was_not_started_to_the_submit_tasks(
+    client: DataApiClient, ledger: Ledger, stage: Path, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(Faults(set_latency_s=0.5))
+    names = _staged(stage, ledger, batches=4).take_new()
+    with (
+        pytest.raises(RuntimeError, match="warehouse gone"),
+        plan_stream(
+            client.settings,
+            ledger,
+            stage,
+            THRESHOLDS,
+            requested=False,
+            verify=False,
+            processes=1,
+            concurrency=1,
+        ) as stream,
+    ):
+        stream.offer(names, _figures(read=8, quarantined=0, sessions=8))
+        raise RuntimeError("warehouse gone")
+    posted = _posted(ledger, stage, names)
+    assert posted[-1] is False and stream.sessions_sent == 2 * sum(posted) < 8
 
 
 def test_a_batch_that_cannot_be_sent_while_planning_is_left_to_the_submit_tasks(

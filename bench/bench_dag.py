@@ -8,7 +8,8 @@ BENCH_SESSIONS sessions (default 100,000) of synthetic OMR/ICR rows for the emul
 exams: 10 questions a session, all 13 question types between them (1,000,000 rows). The nightly
 DAG is triggered through the REST API with verification on. Peak RSS per task is the high-water
 mark (VmHWM) of its task process (titled `airflow worker -- <ti id>`), sampled every 0.5 s.
-Seeding and cluster start-up are not timed. The last line reads:
+Seeding and cluster start-up are not timed. `BENCH_KEEP_LOGS=<folder>` keeps the run's task logs
+there (the cluster's own folder goes with it). The last line reads:
 `dag end-to-end: N sessions in T s = P% of ceiling (30,000/min)`.
 """
 
@@ -42,6 +43,7 @@ from lrn_testing.services import PG_ADMIN_URL
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 SHARED_BUDGET = os.environ.get("BENCH_SHARED_BUDGET", "1") == "1"  # 0: fixed per-task shares
+KEEP_LOGS = os.environ.get("BENCH_KEEP_LOGS")  # a folder to copy the run's task logs to
 DAG_ID = "learnosity_template_submission"
 CEILING_PER_MIN = SET_REQUESTS_PER_WINDOW * MAX_SESSIONS_PER_SET * 60 / RATE_WINDOW_S  # 30,000 sessions/min
 TABLE = "learnosity_responses"
@@ -314,6 +316,8 @@ def main() -> None:
                         continue
                     at = (datetime.fromisoformat(event["timestamp"]) - start).total_seconds()
                     timeline.append(f"  {at:6.1f} s  {str(event.get('event'))[:110]}")
+            if KEEP_LOGS:
+                shutil.copytree(cluster.home / "logs", KEEP_LOGS, dirs_exist_ok=True)
             streamed = [
                 json.loads(line)["event"]
                 for log in (cluster.home / "logs").glob("dag_id=*/*/task_id=plan/*.log")

@@ -12,7 +12,9 @@ text) with one that does not parse, is in every window, and a row without `activ
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -219,3 +221,21 @@ def iter_rows(
     ):
         with engine.connect().execution_options(stream_results=True) as conn:
             yield from pd.read_sql_query(sa.text(sql), conn, params=params, chunksize=chunksize)
+
+
+def counted_rows(
+    engine: Engine,
+    source: Source,
+    window: Window,
+    activity_ids: Sequence[str] = (),
+    chunksize: int = 50_000,
+) -> tuple[WindowCount, Iterator[pd.DataFrame]]:
+    """`count_window` and `iter_rows` together: the count runs while the database sorts the rows
+    for the first chunk (each a pass over the window: seconds at a million rows), so planning
+    starts with the first chunk already read."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="count-window") as pool:
+        count = pool.submit(count_window, engine, source, window, activity_ids)
+        chunks = iter_rows(engine, source, window, activity_ids, chunksize)
+        first = list(itertools.islice(chunks, 1))
+        counted = count.result()
+    return counted, itertools.chain(first, chunks)

@@ -42,8 +42,7 @@ from learnosity_core.delivery.warehouse import Source
 from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
-    count_window,
-    iter_rows,
+    counted_rows,
     named_templates,
     names_activity,
 )
@@ -228,13 +227,12 @@ def plan_template_run(
     for activity_id, reason in held_back.items():
         counts[activity_id].held_back = reason
     batcher = Batcher(stage, ledger, dag_id, request.run_id, "from_template", request.batch_size)
-    counted_window = count_window(engine, source, window, request.activity_ids)
+    # Sending starts with the first chunk staged: a smaller one starts it sooner.
+    chunksize = request.chunksize if stream is None else min(request.chunksize, STREAM_CHUNK_ROWS)
+    counted_window, chunks = counted_rows(engine, source, window, request.activity_ids, chunksize)
     progress = Progress(counted_window.rows, "plan", log, unit="rows")
     if stream is not None:
         stream.begin(counted_window.sessions)
-    # Sending starts with the first chunk staged: a smaller one starts it sooner.
-    chunksize = request.chunksize if stream is None else min(request.chunksize, STREAM_CHUNK_ROWS)
-    chunks = iter_rows(engine, source, window, request.activity_ids, chunksize)
     counted = _counted(chunks, counts, progress, set(held_back))
     claims = SessionIdClaims(known_owners=ledger.owners)
     quarantine_path = stage / QUARANTINE_FILE

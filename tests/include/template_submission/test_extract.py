@@ -15,6 +15,7 @@ from learnosity_core.template_submission.extract import (
     Window,
     changed_activities,
     count_window,
+    counted_rows,
     iter_rows,
 )
 
@@ -95,6 +96,18 @@ def test_the_count_matches_the_rows_and_sessions_iter_rows_yields(engine: sa.Eng
         counted = count_window(engine, Source(), window)
         assert counted.rows == len(rows)
         assert counted.sessions == sessions == len(rows.groupby(["activity_id", "user_id"]))
+
+
+def test_counted_rows_gives_the_count_and_the_same_chunks_as_apart(engine: sa.Engine) -> None:
+    empty = Window(start=datetime(2020, 1, 1, tzinfo=UTC), end=datetime(2020, 1, 2, tzinfo=UTC))
+    for window in (WINDOW, Window(), empty):
+        counted, chunks = counted_rows(engine, Source(), window, chunksize=2)
+        frames = list(chunks)
+        assert counted == count_window(engine, Source(), window)
+        assert [f.to_dict("records") for f in frames] == [
+            f.to_dict("records") for f in iter_rows(engine, Source(), window, chunksize=2)
+        ]
+    assert counted == (0, 0) and all(f.empty for f in frames)
 
 
 def test_a_row_without_updated_at_is_read_by_every_window(engine: sa.Engine) -> None:

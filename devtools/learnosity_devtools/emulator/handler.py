@@ -1,8 +1,8 @@
 """HTTP plumbing: one `POST /{version}/{endpoint}` with form fields `security`, `request`, `action`.
 
 Order per Data API request: the arrival time (what the rate limit counts, as a gateway counts a
-request when it comes in: stamped as its request line is read, before the headers, the body and
-its form fields, so a busy emulator reading a large body does not move it), simulated latency
+request when it comes in: the kernel's receive time of its request line, `arrival`, so neither a
+busy emulator nor a large body moves it), simulated latency
 (outside every lock: the time the service takes to answer), injected 429 burst and 500 errors,
 signature, rate limit, the endpoint itself, and last the injected dropped connection (the job is
 already committed, the client just never hears about it).
@@ -10,6 +10,7 @@ already committed, the client just never hears about it).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 
 from learnosity_devtools.emulator import admin, api
 from learnosity_devtools.emulator.app import Emulator
+from learnosity_devtools.emulator.arrival import ArrivalReader
 from learnosity_devtools.emulator.envelope import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -49,9 +51,25 @@ class DataApiHandler(BaseHTTPRequestHandler):
     def app(self) -> Emulator:
         return cast(_AppServer, self.server).app
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # read through the stamping reader instead
+        self._reader = ArrivalReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.next_request()
+        super().handle_one_request()
+
     def parse_request(self) -> bool:
-        self._arrived = self.app.limiter.now()
+        self._arrived = self._arrival()
         return super().parse_request()
+
+    def _arrival(self) -> float:
+        """On the limiter's clock: when the request line was received, else now."""
+        now = self.app.limiter.now()
+        received = self._reader.arrived
+        return now if received is None else now - max(0.0, time.time() - received)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

@@ -48,7 +48,7 @@ class AsyncDataApiClient:
 
     async def _post(self, step: Post) -> Reply:
         try:
-            return to_reply(await self._http.post(step.url, data=step.form, headers=step.headers))
+            return to_reply(await self._http.post(step.url, content=step.body, headers=step.headers))
         except httpx.TransportError as error:
             return to_failure(error)
 

@@ -50,7 +50,7 @@ class DataApiClient:
 
     def _post(self, step: Post) -> Reply:
         try:
-            return to_reply(self._http.post(step.url, data=step.form, headers=step.headers))
+            return to_reply(self._http.post(step.url, content=step.body, headers=step.headers))
         except httpx.TransportError as error:
             return to_failure(error)
 

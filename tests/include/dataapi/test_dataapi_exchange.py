@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -63,7 +64,11 @@ def test_each_attempt_is_signed_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     steps, envelope = drive(exchange(CALL, SETTINGS, unlimited(), POLICY), [RATE_LIMITED, OK])
     posts = [s for s in steps if isinstance(s, Post)]
     waits = [s for s in steps if isinstance(s, Wait)]
-    assert [json.loads(p.form["security"])["timestamp"] for p in posts] == ["20240101-1200", "20240101-1206"]
+    forms = [parse_qs(p.body.decode("ascii")) for p in posts]
+    assert [json.loads(f["security"][0])["timestamp"] for f in forms] == ["20240101-1200", "20240101-1206"]
+    sent = json.loads(forms[0]["request"][0])
+    assert forms[0]["action"] == ["set"] and {k: v for k, v in sent.items() if k != "meta"} == CALL.request
+    assert posts[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert len(waits) == 1 and waits[0].seconds > 5.0
     assert posts[0].url == "http://exchange.test/v2025.2.LTS/sessions"
     assert posts[0].headers["X-Learnosity-Action"] == "set_/sessions"

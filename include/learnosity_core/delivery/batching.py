@@ -117,4 +117,6 @@ class Batcher:
         else:
             for index, shard in enumerate(shards):
                 shard += resumed[index :: len(shards)]
-        return write_shards(self.stage, shards, self.sessions_per_batch, self.group_of_batch)
+        return write_shards(
+            self.stage, shards, self.sessions_per_batch, self.group_of_batch, (self.dag_id, self.run_id)
+        )

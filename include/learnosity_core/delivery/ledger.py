@@ -225,6 +225,17 @@ class JobSessions:
 
 
 @dataclass(frozen=True, slots=True)
+class PostedBatch:
+    """A batch of a run already posted whole: its job, its sessions, and whether any of them still
+    waits for the job's answer."""
+
+    batch_id: str
+    job_reference: str
+    sessions: int
+    awaits_outcome: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
     """Where a session stands before a run sends it: `status` is COMPLETED or REJECTED when it
     settled (None: never did), `same_content` whether that settled content is the content now."""
@@ -487,6 +498,27 @@ class Ledger:
             return conn.execute(
                 sa.select(batches_table.c.job_reference).where(batches_table.c.batch_id == batch_id)
             ).scalar()
+
+    def posted_batches(self, dag_id: str, run_id: str) -> dict[str, PostedBatch]:
+        """Every batch of the run with a job, by batch id, in one query: what a submit task resumes
+        without reading each batch (`job_for_batch` and `awaits_outcome` for all of them)."""
+        b, s = batches_table.c, sessions_table.c
+        waiting = (
+            sa.select(s.batch_id)
+            .where(s.dag_id == dag_id, s.run_id == run_id, s.status == SessionStatus.SUBMITTED.value)
+            .distinct()
+            .subquery()
+        )
+        query = (
+            sa.select(b.batch_id, b.job_reference, b.session_count, waiting.c.batch_id.is_not(None))
+            .outerjoin(waiting, waiting.c.batch_id == b.batch_id)
+            .where(b.dag_id == dag_id, b.run_id == run_id, b.job_reference.is_not(None))
+        )
+        with self._engine.connect() as conn:
+            return {
+                batch_id: PostedBatch(batch_id, job, int(count), bool(waits))
+                for batch_id, job, count, waits in conn.execute(query)
+            }
 
     def refresh_statistics(self) -> None:
         """On PostgreSQL, ANALYZE the sessions and batches tables once a plan has staged its run:

@@ -64,6 +64,10 @@ class Shard(BaseModel):
     batches: int
     sessions: int
     label: str
+    # The run the batches belong to (absent in shards written before 2026-12): resuming asks the
+    # ledger for the run's posted batches at once instead of reading each batch.
+    dag_id: str | None = None
+    run_id: str | None = None
 
 
 def local_path(path: Any) -> Path | None:
@@ -235,9 +239,11 @@ def write_shards(
     shards: Iterable[list[str]],
     sessions_per_batch: dict[str, int],
     group_of_batch: Mapping[str, str] | None = None,
+    run: tuple[str, str] | None = None,
 ) -> list[Shard]:
     """Write each shard's batch list; its label (the mapped task's name in the UI) says which
-    batches of the run it sends, of which activities (`group_of_batch`), and how many sessions."""
+    batches of the `run` (dag id, run id) it sends, of which activities (`group_of_batch`), and
+    how many sessions."""
     folder = stage / "shards"
     make_private_dir(folder)
     shards = list(shards)
@@ -259,6 +265,8 @@ def write_shards(
                 batches=len(names),
                 sessions=sessions,
                 label=f"shard {number}: batches {first}-{last} of {total}{what}, {sessions} sessions",
+                dag_id=run[0] if run else None,
+                run_id=run[1] if run else None,
             )
         )
         first = last + 1

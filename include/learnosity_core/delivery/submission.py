@@ -25,12 +25,13 @@ from pydantic import BaseModel
 
 from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.delivery.follow import FollowClient, JobFollower
-from learnosity_core.delivery.ledger import Ledger
+from learnosity_core.delivery.ledger import Ledger, PostedBatch
 from learnosity_core.delivery.progress import Progress
 from learnosity_core.delivery.staging import (
     Shard,
     StagedBatch,
     StoragePath,
+    batch_file,
     read_batch,
     read_shard,
     read_template,
@@ -227,6 +228,16 @@ class BatchSender:
                 continue
             self._count(future.result())
 
+    def resume(self, batches: Iterable[PostedBatch]) -> None:
+        """Count batches already posted (by the plan, a killed try) without reading them, and
+        follow those whose job no answer settled yet."""
+        for batch in batches:
+            if self._follower is not None and batch.awaits_outcome:
+                self._follower.posted(batch.batch_id, batch.job_reference)
+            self._count((_Sent(job_references=[batch.job_reference], resumed=True), batch.sessions))
+            if self._progress is not None:
+                self._progress.advance()
+
     def _send_one(self, name: str) -> tuple[_Sent, int]:
         batch = read_batch(self._stage, name)
         sent = send_batch(self._client, self._ledger, self._stage, batch, self._ignore)
@@ -267,6 +278,7 @@ def submit_shard(
     With `follow_jobs`, each batch posted whole has its job recorded (and with `verify` its
     sessions read back) as soon as the job ends, while the rest are still sent (`follow`)."""
     batch_names = read_shard(stage, shard.shard)
+    posted = _posted_by_file(ledger, shard)
     progress = Progress(len(batch_names), shard.label, log, unit="batches")
     follower = JobFollower(client, ledger, stage, verify=verify) if follow_jobs else None
     with follower or nullcontext():
@@ -280,7 +292,8 @@ def submit_shard(
             follower=follower,
             progress=progress,
         )
-        sender.send(batch_names)
+        sender.resume(posted[name] for name in batch_names if name in posted)
+        sender.send([name for name in batch_names if name not in posted])
         sender.wait()
     log.info("%s", progress.line())
     result = ShardResult(
@@ -293,3 +306,11 @@ def submit_shard(
     )
     log.info("%s: posted %d batches, resumed %d already posted", shard.label, sender.posted, sender.resumed)
     return result
+
+
+def _posted_by_file(ledger: Ledger, shard: Shard) -> dict[str, PostedBatch]:
+    """The run's batches posted whole, by the file name shards list (none for an older shard,
+    whose batches are then each resumed as they are read)."""
+    if shard.dag_id is None or shard.run_id is None:
+        return {}
+    return {batch_file(b.batch_id): b for b in ledger.posted_batches(shard.dag_id, shard.run_id).values()}

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from learnosity_core.delivery.ledger import (
     NEVER_SETTLED,
     Ledger,
+    PostedBatch,
     SessionEntry,
     SessionOutcome,
     SessionStatus,
@@ -111,6 +112,21 @@ def test_a_batch_with_a_job_reference_is_not_posted_again(ledger: Ledger) -> Non
     assert ledger.jobs_of_run(DAG_ID, "run-1") == {"job-1": ["s1"]}
     rows = ledger.sessions_of_run(DAG_ID, "run-1")
     assert [(r.session_id, r.status, r.job_reference) for r in rows] == [("s1", "submitted", "job-1")]
+
+
+def test_the_posted_batches_of_a_run_say_whether_their_job_was_answered(ledger: Ledger) -> None:
+    _stage(ledger, "run-1", "b1", ("s1", "h1"), ("s2", "h2"))
+    _stage(ledger, "run-1", "b2", ("s3", "h3"))
+    _stage(ledger, "run-1", "b3", ("s4", "h4"))  # not posted
+    _stage(ledger, "run-2", "b4", ("s5", "h5"))  # another run
+    for batch, job in (("b1", "job-1"), ("b2", "job-2"), ("b4", "job-4")):
+        ledger.record_submission(batch, job)
+    ledger.record_job("job-2", "completed", [SessionOutcome("s3", SessionStatus.COMPLETED)])
+    assert ledger.posted_batches(DAG_ID, "run-1") == {
+        "b1": PostedBatch("b1", "job-1", 2, awaits_outcome=True),
+        "b2": PostedBatch("b2", "job-2", 1, awaits_outcome=False),
+    }
+    assert ledger.posted_batches("another_dag", "run-1") == {}
 
 
 def test_the_status_last_recorded_for_each_job_of_a_run(ledger: Ledger) -> None:

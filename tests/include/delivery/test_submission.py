@@ -120,16 +120,32 @@ def test_every_batch_of_a_shard_is_posted_once_and_its_job_recorded(
     }
 
 
-def test_a_second_call_resumes_without_posting_again(
+def test_a_second_call_resumes_without_posting_again_or_reading_the_batches(
     client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
 ) -> None:
     (shard,) = _stage_template_sessions(stage, ledger, sessions=7, batch_size=3, max_shards=1)
     first = submit_shard(client, ledger, stage, shard)
+    for name in read_shard(stage, shard.shard):
+        (stage / "batches" / name).unlink()  # the ledger says what went: no batch is read again
     again = submit_shard(client, ledger, stage, shard)
 
     assert (again.batches_posted, again.batches_resumed, again.sessions) == (0, 3, 7)
     assert sorted(again.job_references) == sorted(first.job_references)
     assert _posts(emulator) == {"200": 3}  # nothing new reached the API
+
+
+def test_a_shard_written_before_it_named_its_run_resumes_batch_by_batch(
+    client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
+) -> None:
+    (shard,) = _stage_template_sessions(stage, ledger, sessions=7, batch_size=3, max_shards=1)
+    assert (shard.dag_id, shard.run_id) == (DAG_ID, RUN)
+    first = submit_shard(client, ledger, stage, shard)
+    older = Shard.model_validate(shard.model_dump(exclude={"dag_id", "run_id"}))
+    again = submit_shard(client, ledger, stage, older)
+
+    assert (again.batches_posted, again.batches_resumed, again.sessions) == (0, 3, 7)
+    assert sorted(again.job_references) == sorted(first.job_references)
+    assert _posts(emulator) == {"200": 3}
 
 
 def test_a_retry_posts_only_the_batches_without_a_job(

@@ -40,6 +40,12 @@ def test_the_stack_has_every_service(compose: dict) -> None:
         assert "healthcheck" in compose["services"][name], name
 
 
+def test_the_api_server_is_healthy_once_its_execution_api_answers(compose: dict) -> None:
+    """Its first request builds the execution API (seconds): the probe pays it, not a task."""
+    probe = " ".join(compose["services"]["airflow-apiserver"]["healthcheck"]["test"])
+    assert "/api/v2/monitor/health" in probe and "/execution/health" in probe
+
+
 def test_airflow_services_share_one_configuration(compose: dict) -> None:
     envs = [compose["services"][name]["environment"] for name in [*AIRFLOW_SERVICES, "airflow-init"]]
     for key in (

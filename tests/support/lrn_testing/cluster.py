@@ -164,6 +164,9 @@ class Cluster:
 
 
 def _wait_healthy(cluster: Cluster, timeout: float = 180) -> None:
+    """Until every component reports healthy, both workers are ready, and the API server's
+    execution API answers: its first request builds that app (about 5 s on this machine), which
+    would otherwise fall on the first task a run starts, as it never does on a long-running server."""
     deadline = time.monotonic() + timeout
     needed = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
     last: Any = None
@@ -176,6 +179,7 @@ def _wait_healthy(cluster: Cluster, timeout: float = 180) -> None:
             healthy = {k for k, v in last.items() if isinstance(v, dict) and v.get("status") == "healthy"}
             workers_ready = all("ready." in cluster.log(w) for w in ("worker1", "worker2"))
             if needed <= healthy and workers_ready:
+                httpx.get(f"{cluster.api_url}/execution/health", timeout=60).raise_for_status()
                 return
         except (httpx.HTTPError, ValueError):
             pass

@@ -6,6 +6,8 @@ request line may run tens of milliseconds after the bytes came, late by differen
 different requests, which can put 51 SETs in a window the client spaced correctly. The kernel
 stamps each received segment (`SO_TIMESTAMPNS`, Linux) regardless of how busy the process is;
 where that is not available the reader stamps nothing and the handler falls back to its own clock.
+Set on the listening socket too (`stamp_arrivals`): the kernel then stamps segments from the
+start, including the first bytes of a connection that come before the emulator accepts it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ArrivalReader(io.RawIOBase):
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
         self._sock = sock
-        self._stamping = _enable(sock)
+        self._stamping = stamp_arrivals(sock)
         self._first_due = True
         self.arrived: float | None = None
 
@@ -54,7 +56,8 @@ class ArrivalReader(io.RawIOBase):
         return count
 
 
-def _enable(sock: socket.socket) -> bool:
+def stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp what `sock` receives (or, listening, what its connections will)."""
     if SO_TIMESTAMPNS is None or not _ANCILLARY_SPACE:
         return False
     try:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from learnosity_devtools.emulator.app import Emulator
+from learnosity_devtools.emulator.arrival import stamp_arrivals
 from learnosity_devtools.emulator.config import EmulatorConfig
 from learnosity_devtools.emulator.faults import Faults
 from learnosity_devtools.emulator.handler import DataApiHandler
@@ -30,6 +31,10 @@ class _HttpServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, DataApiHandler)
+
+    def server_bind(self) -> None:
+        super().server_bind()
+        stamp_arrivals(self.socket)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from learnosity_devtools.emulator.arrival import ArrivalReader
+from learnosity_devtools.emulator.arrival import ArrivalReader, stamp_arrivals
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_TIMESTAMPNS is Linux's")
 
@@ -55,3 +55,18 @@ def test_bytes_already_buffered_are_not_stamped() -> None:
         reader.next_request()
         assert rfile.readline() == b"second\r\n"
         assert reader.arrived is None, "the handler then uses its own clock"
+
+
+def test_bytes_that_came_before_the_connection_was_accepted_carry_their_receive_time() -> None:
+    """Stamping set on the listening socket covers a request queued while the emulator was busy."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        assert stamp_arrivals(listener)
+        with socket.create_connection(listener.getsockname()) as client:
+            sent = time.time()
+            client.sendall(b"POST /v2025.3.LTS/sessions HTTP/1.1\r\n")
+            time.sleep(0.3)  # not accepted yet
+            server, _ = listener.accept()
+            with server:
+                reader = ArrivalReader(server)
+                io.BufferedReader(reader).readline()
+                assert reader.arrived is not None and abs(reader.arrived - sent) < 0.1

@@ -104,8 +104,9 @@ class Batcher:
 
     def finish(self, max_shards: int, sent: Collection[str] = ()) -> list[Shard]:
         """Stage what is still pending and write the shards the submit tasks map over. Batches
-        already `sent` (while planning) come last in each shard, spread evenly: the submit tasks
-        only resume them, and the ones still to send are shared out first."""
+        already `sent` (while planning) come last in each shard, dealt out in turn: the submit
+        tasks only resume them (and follow the jobs still open, the last ones sent, which every
+        shard then shares), and the ones still to send are shared out first."""
         self.flush()
         self.ledger.refresh_statistics()
         names = sorted(self.sessions_per_batch)
@@ -113,7 +114,8 @@ class Batcher:
         shards = assign_shards([n for n in names if n not in done], max_shards)
         resumed = [n for n in names if n in done]
         if not shards:
-            shards = assign_shards(resumed, max_shards)
+            count = min(max_shards, len(resumed))
+            shards = [resumed[index::count] for index in range(count)]
         else:
             for index, shard in enumerate(shards):
                 shard += resumed[index :: len(shards)]

@@ -2,7 +2,7 @@
 sending starts with the first chunk read instead of after the last one.
 
 Only while nothing read so far would make the run wait for a review: approval not requested,
-at most `approval_above_sessions` sessions in the whole window (counted before reading), and the
+at most `approval_above_sessions` sessions in the whole window (counted before a batch goes), and the
 share quarantined so far within `approval_above_quarantine_share`. Once a chunk passes a
 threshold the stream closes for good and the rest waits for the review as before. When planning
 ends, the batches handed over are still sent before the plan task ends: planning no longer takes
@@ -220,20 +220,23 @@ class SendingProcesses:
                 process.send(share)
 
     def finish(self) -> None:
-        for process in self._processes:  # all at once: they share the rate budget
-            process.ask_to_finish()
-        for process in self._processes:
-            process.finish()
-        self._total()
+        self._end(finishing=True)
 
     def stop(self) -> None:
-        for process in self._processes:  # all at once: each finishes what it started
-            process.ask_to_stop()
-        for process in self._processes:
-            process.stop()
-        self._total()
+        self._end(finishing=False)
 
-    def _total(self) -> None:
+    def _end(self, *, finishing: bool) -> None:
+        """Tell every process at once (they share the rate budget), then wait for each."""
+        for process in self._processes:
+            if finishing:
+                process.ask_to_finish()
+            else:
+                process.ask_to_stop()
+        for process in self._processes:
+            if finishing:
+                process.finish()
+            else:
+                process.stop()
         self.posted = sum(p.posted for p in self._processes)
         self.resumed = sum(p.resumed for p in self._processes)
         self.sessions = sum(p.sessions for p in self._processes)
@@ -274,7 +277,10 @@ def _send_in_child(options: _ChildOptions, conn: Connection, plan_pid: int) -> N
         finally:
             if finishing:
                 what = f"Planning done: sending process {os.getpid()} sends what it has queued"
-                sender.finish(Progress(sender.queued, what, log, "batches", every_s=15.0))
+                sender.finish(
+                    Progress(sender.queued, what, log, "batches", every_s=15.0),
+                    wanted=lambda: os.getppid() == plan_pid,  # a dead plan's retry sends the rest
+                )
             else:
                 sender.stop()
     with suppress(OSError):

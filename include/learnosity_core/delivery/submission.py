@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -161,8 +162,8 @@ class BatchSender:
     exactly once (`send_batch`), handing each job posted whole to the follower, if any.
 
     `wait()` waits for every batch handed over and raises the first failure; `finish()` waits
-    too but leaves a batch that failed to be sent later; `stop()` drops those not started yet
-    (another task will send them) and keeps what went.
+    while its caller still wants them sent and leaves a batch that failed to be sent later;
+    `stop()` drops those not started yet (another task will send them) and keeps what went.
     """
 
     def __init__(
@@ -201,22 +202,22 @@ class BatchSender:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def finish(self, progress: Progress | None = None) -> None:
-        """Send every batch handed over (counted by `progress` from here on), then stop."""
+    def finish(self, progress: Progress | None = None, wanted: Callable[[], bool] = lambda: True) -> None:
+        """Send every batch handed over (counted by `progress` from here on) while `wanted()`
+        holds, asked every second; then stop, dropping what was not started by then."""
         if progress is not None:
             self._progress = progress
-        self._close(drop_unstarted=False)
-
-    def stop(self) -> None:
-        self._close(drop_unstarted=True)
+        while wanted() and (pending := [future for future in self._futures if not future.done()]):
+            wait_for(pending, timeout=1.0)
+        self.stop()
 
     @property
     def queued(self) -> int:
         """Batches handed over and not sent yet."""
         return sum(not future.done() for future in self._futures)
 
-    def _close(self, *, drop_unstarted: bool) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=drop_unstarted)
+    def stop(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
         while self._futures:
             future = self._futures.popleft()
             if future.cancelled():

@@ -16,9 +16,9 @@ from learnosity_core.dataapi.errors import DataApiValidationError
 from learnosity_core.delivery.batching import Batcher
 from learnosity_core.delivery.ledger import Ledger, SessionEntry, SessionStatus
 from learnosity_core.delivery.staging import Shard, read_batch, read_shard, write_template
-from learnosity_core.delivery.submission import submit_shard
+from learnosity_core.delivery.submission import BatchSender, submit_shard
 from learnosity_core.failed_submission.blob import decode_failed_session, encode_failed_session
-from learnosity_devtools.emulator import EmulatorServer
+from learnosity_devtools.emulator import EmulatorServer, Faults
 from learnosity_devtools.emulator.seed import demo_templates, question_id
 from learnosity_devtools.sample_data import sample_blob_session
 
@@ -146,6 +146,26 @@ def test_a_shard_written_before_it_named_its_run_resumes_batch_by_batch(
     assert (again.batches_posted, again.batches_resumed, again.sessions) == (0, 3, 7)
     assert sorted(again.job_references) == sorted(first.job_references)
     assert _posts(emulator) == {"200": 3}
+
+
+def test_finishing_sends_what_was_handed_over_while_still_wanted(
+    client: DataApiClient, emulator: EmulatorServer, ledger: Ledger, stage: Path
+) -> None:
+    """A plan's sending process drains its queue while the plan lives; once it is gone, what has
+    not started is left to the plan's retry."""
+    (shard,) = _stage_template_sessions(stage, ledger, sessions=12, batch_size=2, max_shards=1)
+    names = read_shard(stage, shard.shard)
+    emulator.set_faults(Faults(set_latency_s=0.3))
+    everything = BatchSender(client, ledger, stage, name="drain", concurrency=1)
+    everything.send(names[:3])
+    everything.finish()
+    assert everything.posted == 3
+
+    plan_gone = BatchSender(client, ledger, stage, name="orphan", concurrency=1)
+    plan_gone.send(names[3:])
+    plan_gone.finish(wanted=lambda: False)
+    went = [ledger.job_for_batch(read_batch(stage, name).batch_id) is not None for name in names[3:]]
+    assert plan_gone.posted == sum(went) < 3 and went[-1] is False
 
 
 def test_a_retry_posts_only_the_batches_without_a_job(

@@ -111,14 +111,12 @@ class Batcher:
         self.ledger.refresh_statistics()
         names = sorted(self.sessions_per_batch)
         done = set(sent)
-        shards = assign_shards([n for n in names if n not in done], max_shards)
         resumed = [n for n in names if n in done]
-        if not shards:
-            count = min(max_shards, len(resumed))
-            shards = [resumed[index::count] for index in range(count)]
-        else:
-            for index, shard in enumerate(shards):
-                shard += resumed[index :: len(shards)]
+        shards = assign_shards([n for n in names if n not in done], max_shards) or [
+            [] for _ in range(min(max_shards, len(resumed)))
+        ]
+        for index, shard in enumerate(shards):
+            shard += resumed[index :: len(shards)]
         return write_shards(
             self.stage, shards, self.sessions_per_batch, self.group_of_batch, (self.dag_id, self.run_id)
         )

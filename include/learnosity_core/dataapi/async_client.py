@@ -18,7 +18,7 @@ from learnosity_core.dataapi.models import Envelope, Job
 from learnosity_core.dataapi.pacing import limiters_for
 from learnosity_core.dataapi.retry import RetryPolicy
 from learnosity_core.dataapi.settings import DataApiSettings
-from learnosity_core.dataapi.transport import http_timeout, to_failure, to_reply
+from learnosity_core.dataapi.transport import amark_on_headers, http_timeout, to_failure, to_reply
 
 
 class AsyncDataApiClient:
@@ -48,7 +48,10 @@ class AsyncDataApiClient:
 
     async def _post(self, step: Post) -> Reply:
         try:
-            return to_reply(await self._http.post(step.url, content=step.body, headers=step.headers))
+            response = await self._http.post(
+                step.url, content=step.body, headers=step.headers, extensions=amark_on_headers(step.send)
+            )
+            return to_reply(response)
         except httpx.TransportError as error:
             return to_failure(error)
 
@@ -66,6 +69,8 @@ class AsyncDataApiClient:
         except StopIteration as done:
             envelope: Envelope = done.value
             return envelope
+        finally:
+            steps.close()  # a post that raised gives back its unsent booking now, not at GC
 
     async def get_session_template(
         self, *, activity_template_id: str | None = None, items: Sequence[str] | None = None

@@ -20,7 +20,7 @@ from learnosity_core.dataapi.models import Envelope, Job, SessionRecord
 from learnosity_core.dataapi.pacing import limiters_for
 from learnosity_core.dataapi.retry import RetryPolicy
 from learnosity_core.dataapi.settings import DataApiSettings
-from learnosity_core.dataapi.transport import http_timeout, to_failure, to_reply
+from learnosity_core.dataapi.transport import http_timeout, mark_on_headers, to_failure, to_reply
 
 
 class DataApiClient:
@@ -50,7 +50,10 @@ class DataApiClient:
 
     def _post(self, step: Post) -> Reply:
         try:
-            return to_reply(self._http.post(step.url, content=step.body, headers=step.headers))
+            response = self._http.post(
+                step.url, content=step.body, headers=step.headers, extensions=mark_on_headers(step.send)
+            )
+            return to_reply(response)
         except httpx.TransportError as error:
             return to_failure(error)
 
@@ -68,6 +71,8 @@ class DataApiClient:
         except StopIteration as done:
             envelope: Envelope = done.value
             return envelope
+        finally:
+            steps.close()  # a post that raised gives back its unsent booking now, not at GC
 
     def get_session_template(
         self, *, activity_template_id: str | None = None, items: Sequence[str] | None = None

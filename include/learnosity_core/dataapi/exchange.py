@@ -3,7 +3,8 @@
 The generator yields `Wait` and `Post` steps and receives what the transport got back, so the
 sync and async clients share every rule (pacing, fresh signature per attempt, error
 classification, retry decision, logging) and differ only in how they sleep and post. Each
-attempt books a start, and tells the limiter it is sent only as the `Post` is yielded.
+attempt books a start; the transport tells the limiter it is sent (`SendMark`) when the request's
+headers go out, after any new connection is open, because that is when the server's window sees it.
 """
 
 from __future__ import annotations
@@ -50,14 +51,36 @@ class Wait:
     seconds: float
 
 
+@dataclass(eq=False)
+class SendMark:
+    """The booked start one `Post` spends, marked sent by the transport as its headers go out.
+
+    Marking before the request is handed to the HTTP library would count a cold connection's
+    set-up (TCP, TLS) as sent time: the server then sees that request later than the limiter
+    thinks, and a warm request booked a window after it can land inside the server's window.
+    """
+
+    limiter: Limiter
+    token: str
+    marked: bool = False
+
+    def mark(self) -> float:
+        """Mark the send now; returns 0.0, or the seconds still to wait before the booked start."""
+        if self.marked:
+            return 0.0
+        early = self.limiter.mark_sent(self.token)
+        self.marked = early <= 0
+        return early
+
+
 @dataclass(frozen=True)
 class Post:
-    """A signed form, already encoded: encoding 50 sessions is CPU time that would otherwise fall
-    between the send the limiter was told of and the real one."""
+    """A signed form, already encoded, so no CPU time falls between the mark and the headers."""
 
     url: str
     body: bytes
     headers: dict[str, str]
+    send: SendMark = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,17 +116,16 @@ def exchange(
     attempt = 0
     while True:
         attempt += 1
-        token = yield from _booked_start(limiter)
+        send = SendMark(limiter, (yield from _booked_start(limiter)))
         try:
             form = sign(settings, call.action, call.request)
             body = urlencode(form).encode("ascii")
-            # Marked as late as possible: the limiter then knows the real send, however late we woke.
-            while (early := limiter.mark_sent(token)) > 0:
-                yield Wait(early)
+            reply = yield Post(url, body, headers, send)
+            yield from _settle(send, reply)
         except BaseException:
-            _release(limiter, token)
+            if not send.marked:
+                _release(limiter, send.token)
             raise
-        reply = yield Post(url, body, headers)
         try:
             envelope = read_reply(reply, call, secret, form["security"])
         except DataApiError as error:
@@ -138,6 +160,19 @@ def _booked_start(limiter: Limiter) -> Generator[Wait, Reply | None, str]:
                 _release(limiter, booking.token)
                 raise
         return booking.token
+
+
+def _settle(send: SendMark, reply: Reply | None) -> Generator[Wait, Reply | None, None]:
+    """Account for a post the transport did not mark: a reply means it went (a transport without
+    httpcore's trace events), marked late, which only spaces later sends further; a network failure
+    before the headers means it never went, so the booking is given back."""
+    if send.marked:
+        return
+    if isinstance(reply, HttpReply):
+        while (early := send.mark()) > 0:
+            yield Wait(early)
+    else:
+        _release(send.limiter, send.token)
 
 
 def _release(limiter: Limiter, token: str) -> None:

@@ -49,7 +49,7 @@ class Limiter(Protocol):
     def reserve(self) -> Booking: ...
 
     def mark_sent(self, token: str) -> float:
-        """Call immediately before sending; returns 0.0, or the seconds still to wait (not marked)."""
+        """Call as the request goes out; returns 0.0, or the seconds still to wait (not marked)."""
         ...
 
     def release(self, token: str) -> None:

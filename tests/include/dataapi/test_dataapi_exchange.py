@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from learnosity_core.dataapi.errors import DataApiValidationError
-from learnosity_core.dataapi.exchange import Call, Exchange, HttpReply, Post, Wait, exchange
+from learnosity_core.dataapi.exchange import Call, Exchange, HttpReply, NetworkFailure, Post, Wait, exchange
 from learnosity_core.dataapi.pacing import ASK_AGAIN_S, SlidingWindowLimiter
 from learnosity_core.dataapi.retry import RetryPolicy
 from learnosity_core.dataapi.settings import DataApiSettings
@@ -43,16 +43,19 @@ def unlimited() -> SlidingWindowLimiter:
 def drive(
     steps: Exchange, replies: list[HttpReply], clock: FakeClock | None = None
 ) -> tuple[list[Wait | Post], object]:
-    """Feed the replies to each Post and pass each Wait on the clock; collect the steps and the
-    final envelope."""
+    """Act as a tracing transport: mark each Post sent and answer it with the next reply; pass
+    each Wait on the clock. Collect the steps and the final envelope."""
     seen: list[Wait | Post] = []
     reply: HttpReply | None = None
     try:
         while True:
             step = steps.send(reply)
             seen.append(step)
-            reply = replies.pop(0) if isinstance(step, Post) else None
-            if clock is not None and isinstance(step, Wait):
+            reply = None
+            if isinstance(step, Post):
+                assert step.send.mark() == 0.0
+                reply = replies.pop(0)
+            elif clock is not None:
                 clock.now += step.seconds
     except StopIteration as done:
         return seen, done.value
@@ -91,16 +94,22 @@ def test_pacing_delay_comes_before_the_post() -> None:
     assert isinstance(steps[1], Post)
 
 
-def test_the_booking_is_sent_when_the_post_is_yielded() -> None:
+def test_the_booking_is_sent_when_the_transport_marks_it() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
     steps = exchange(CALL, SETTINGS, limiter, POLICY)
     assert next(steps) == Wait(10.0)
-    assert limiter.reserve().token is None  # booked, still pending
-    clock.now = 110.7  # woke late
-    assert isinstance(steps.send(None), Post)
+    clock.now = 110.0
+    post = steps.send(None)
+    assert isinstance(post, Post) and not post.send.marked
+    assert limiter.reserve().token is None  # still pending while the connection opens
+    clock.now = 110.7  # the headers go out once the connection is open
+    assert post.send.mark() == 0.0 and post.send.marked
     assert limiter.reserve().delay == pytest.approx(10.0)  # from the real send, not the booking
+    with pytest.raises(StopIteration):
+        steps.send(OK)
+    assert limiter.reserve().delay == pytest.approx(10.0)  # the reply marks nothing twice
 
 
 def test_while_the_limit_is_pending_the_exchange_asks_again() -> None:
@@ -115,16 +124,48 @@ def test_while_the_limit_is_pending_the_exchange_asks_again() -> None:
     assert isinstance(steps.send(None), Post)
 
 
-def test_an_early_wake_waits_out_the_rest_before_the_post() -> None:
+def test_a_transport_marking_early_is_told_the_rest_to_wait() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
     steps = exchange(CALL, SETTINGS, limiter, POLICY)
     assert next(steps) == Wait(10.0)
     clock.now = 109.0  # woke early on the limiter's clock
-    assert steps.send(None) == Wait(pytest.approx(1.0))
+    post = steps.send(None)
+    assert isinstance(post, Post)
+    assert post.send.mark() == pytest.approx(1.0) and not post.send.marked
     clock.now = 110.0
-    assert isinstance(steps.send(None), Post)
+    assert post.send.mark() == 0.0 and post.send.marked
+
+
+def test_a_reply_the_transport_did_not_mark_is_counted_as_sent() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert isinstance(next(steps), Post)  # a transport without trace events marks nothing
+    clock.now = 100.3
+    with pytest.raises(StopIteration):
+        steps.send(OK)
+    assert limiter.reserve().delay == pytest.approx(10.0)  # marked when the reply came
+
+
+def test_a_post_that_failed_before_its_headers_gives_its_booking_back() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert isinstance(next(steps), Post)
+    backoff = steps.send(NetworkFailure("ConnectError", "connection refused"))
+    assert isinstance(backoff, Wait)
+    assert limiter.reserve().delay == 0.0  # nothing was sent, so nothing holds the window
+
+
+def test_a_post_abandoned_before_its_headers_gives_its_booking_back() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    assert isinstance(next(steps), Post)
+    steps.close()  # the transport raised, or the caller was cancelled, before the headers went
+    assert limiter.reserve().delay == 0.0
 
 
 def test_every_attempt_books_its_own_start() -> None:

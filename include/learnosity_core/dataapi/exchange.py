@@ -3,8 +3,9 @@
 The generator yields `Wait` and `Post` steps and receives what the transport got back, so the
 sync and async clients share every rule (pacing, fresh signature per attempt, error
 classification, retry decision, logging) and differ only in how they sleep and post. Each
-attempt books a start; the transport tells the limiter it is sent (`SendMark`) when the request's
-headers go out, after any new connection is open, because that is when the server's window sees it.
+attempt books a start; the transport holds the request's headers until that start and tells the
+limiter it is sent (`SendMark`) once they went, after any new connection opened: the server's
+window sees the request no later than the limiter counts it.
 """
 
 from __future__ import annotations
@@ -53,19 +54,23 @@ class Wait:
 
 @dataclass(eq=False)
 class SendMark:
-    """The booked start one `Post` spends, marked sent by the transport as its headers go out.
+    """The booked start one `Post` spends: its headers wait for `ready()`, then it is `mark()`ed.
 
-    Marking before the request is handed to the HTTP library would count a cold connection's
-    set-up (TCP, TLS) as sent time: the server then sees that request later than the limiter
-    thinks, and a warm request booked a window after it can land inside the server's window.
+    Marked before the headers went (before the HTTP library opened a connection, or before a
+    descheduled thread wrote them), a request reaches the server later than the limiter counts
+    it, and a request booked a window after that count can land inside the server's window.
     """
 
     limiter: Limiter
     token: str
     marked: bool = False
 
+    def ready(self) -> float:
+        """Seconds the headers must still wait for the booked start (0.0: send them)."""
+        return 0.0 if self.marked else self.limiter.until_start(self.token)
+
     def mark(self) -> float:
-        """Mark the send now; returns 0.0, or the seconds still to wait before the booked start."""
+        """Mark the send now, once the headers went; returns 0.0, or the seconds still to wait."""
         if self.marked:
             return 0.0
         early = self.limiter.mark_sent(self.token)

@@ -12,8 +12,9 @@ import httpx
 from learnosity_core.dataapi.exchange import HttpReply, NetworkFailure, SendMark
 from learnosity_core.dataapi.settings import DataApiSettings
 
-# httpcore's trace event as a request's headers start to go out ("http11." or "http2." before it).
+# httpcore's trace events around writing a request's headers ("http11." or "http2." before them).
 _HEADERS_STARTED = ".send_request_headers.started"
+_HEADERS_SENT = ".send_request_headers.complete"
 
 
 def http_timeout(settings: DataApiSettings) -> httpx.Timeout:
@@ -34,23 +35,32 @@ def to_failure(error: httpx.TransportError) -> NetworkFailure:
     return NetworkFailure(type(error).__name__, str(error) or "no detail")
 
 
+def _step(send: SendMark, event: str) -> Callable[[], float] | None:
+    """What an httpcore trace event asks of the booking: wait for its start, or mark it sent."""
+    if event.endswith(_HEADERS_STARTED):
+        return send.ready
+    if event.endswith(_HEADERS_SENT):
+        return send.mark
+    return None
+
+
 def mark_on_headers(send: SendMark) -> dict[str, Callable[[str, dict[str, Any]], None]]:
-    """Request extensions that mark the send when the headers go out (sync transports)."""
+    """Request extensions that hold the headers for the booked start and mark them sent (sync)."""
 
     def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith(_HEADERS_STARTED):
-            while (early := send.mark()) > 0:
-                time.sleep(early)
+        if (step := _step(send, event)) is not None:
+            while (left := step()) > 0:
+                time.sleep(left)
 
     return {"trace": trace}
 
 
 def amark_on_headers(send: SendMark) -> dict[str, Callable[[str, dict[str, Any]], Awaitable[None]]]:
-    """Request extensions that mark the send when the headers go out (async transports)."""
+    """Request extensions that hold the headers for the booked start and mark them sent (async)."""
 
     async def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith(_HEADERS_STARTED):
-            while (early := send.mark()) > 0:
-                await asyncio.sleep(early)
+        if (step := _step(send, event)) is not None:
+            while (left := step()) > 0:
+                await asyncio.sleep(left)
 
     return {"trace": trace}

@@ -53,7 +53,7 @@ def drive(
             seen.append(step)
             reply = None
             if isinstance(step, Post):
-                assert step.send.mark() == 0.0
+                assert step.send.ready() == 0.0 and step.send.mark() == 0.0
                 reply = replies.pop(0)
             elif clock is not None:
                 clock.now += step.seconds
@@ -124,7 +124,7 @@ def test_while_the_limit_is_pending_the_exchange_asks_again() -> None:
     assert isinstance(steps.send(None), Post)
 
 
-def test_a_transport_marking_early_is_told_the_rest_to_wait() -> None:
+def test_headers_ready_early_are_told_the_rest_to_wait() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
@@ -133,9 +133,11 @@ def test_a_transport_marking_early_is_told_the_rest_to_wait() -> None:
     clock.now = 109.0  # woke early on the limiter's clock
     post = steps.send(None)
     assert isinstance(post, Post)
-    assert post.send.mark() == pytest.approx(1.0) and not post.send.marked
+    assert post.send.ready() == pytest.approx(1.0)
+    assert post.send.mark() == pytest.approx(1.0) and not post.send.marked  # nor marked early
     clock.now = 110.0
-    assert post.send.mark() == 0.0 and post.send.marked
+    assert post.send.ready() == 0.0 and post.send.mark() == 0.0 and post.send.marked
+    assert post.send.ready() == 0.0  # a marked send never waits again
 
 
 def test_a_reply_the_transport_did_not_mark_is_counted_as_sent() -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Mapping
+import time
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -63,11 +64,13 @@ class SendMark:
 
     limiter: Limiter
     token: str
+    start: float  # the booked start on `clock`
+    clock: Callable[[], float] = time.monotonic
     marked: bool = False
 
     def ready(self) -> float:
         """Seconds the headers must still wait for the booked start (0.0: send them)."""
-        return 0.0 if self.marked else self.limiter.until_start(self.token)
+        return 0.0 if self.marked else max(0.0, self.start - self.clock())
 
     def mark(self) -> float:
         """Mark the send now, once the headers went; returns 0.0, or the seconds still to wait."""
@@ -113,6 +116,7 @@ def exchange(
     settings: DataApiSettings,
     limiter: Limiter,
     policy: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Exchange:
     """Steps of one call; returns the successful envelope or raises the last `DataApiError`."""
     url = settings.url(call.endpoint)
@@ -121,7 +125,7 @@ def exchange(
     attempt = 0
     while True:
         attempt += 1
-        send = SendMark(limiter, (yield from _booked_start(limiter)))
+        send = yield from _booked_start(limiter, clock)
         try:
             form = sign(settings, call.action, call.request)
             body = urlencode(form).encode("ascii")
@@ -151,20 +155,24 @@ def exchange(
         return envelope
 
 
-def _booked_start(limiter: Limiter) -> Generator[Wait, Reply | None, str]:
-    """Waits until the limiter grants a start and for that start; returns the booking's token."""
+def _booked_start(limiter: Limiter, clock: Callable[[], float]) -> Generator[Wait, Reply | None, SendMark]:
+    """Waits until the limiter grants a start and for that start; returns the booking to send.
+
+    The start is kept on the local clock too: the limiter's may be another machine's (Redis), but a
+    delay lasts as long on both, so the headers' last check needs no round trip."""
     while True:
         booking = limiter.reserve()
         if booking.token is None:
             yield Wait(booking.delay)
             continue
+        send = SendMark(limiter, booking.token, clock() + booking.delay, clock)
         if booking.delay > 0:
             try:
                 yield Wait(booking.delay)
             except BaseException:  # also GeneratorExit: the caller was cancelled while waiting
                 _release(limiter, booking.token)
                 raise
-        return booking.token
+        return send
 
 
 def _settle(send: SendMark, reply: Reply | None) -> Generator[Wait, Reply | None, None]:

@@ -9,9 +9,9 @@ submitters need no fixed share and never burst together past the limit.
 
 A booked start is only a promise: a thread on a loaded machine may wake late, and the server
 counts the real send. So a booking stays *pending* until the caller marks it *sent*, once the
-request is on its way (`until_start` says it may go, before it goes), and only then is its time
-a send instant on the limiter's clock: never earlier than the real send, so no window the server
-sees can hold more than the limiter allowed. Pending bookings count as if
+request went (never before its booked start), and only then is its time a send instant on the
+limiter's clock: never earlier than the real send, so no window the server sees can hold more
+than the limiter allowed. Pending bookings count as if
 they were in every window, which is what makes 429s impossible by construction rather than
 unlikely; a pending booking not sent within `stale_after_s` of its start is presumed dead (its
 process crashed) and stops counting.
@@ -49,10 +49,6 @@ class Limiter(Protocol):
     """Books request starts, and learns when each booked request is really sent."""
 
     def reserve(self) -> Booking: ...
-
-    def until_start(self, token: str) -> float:
-        """Seconds before the booked start (0.0 once it passed, or for an unknown token)."""
-        ...
 
     def mark_sent(self, token: str) -> float:
         """Call once the request went; returns 0.0, or the seconds still to wait (not marked)."""
@@ -124,11 +120,6 @@ class SlidingWindowLimiter:
             self._pending[token] = start
             return Booking(start - now, token)
 
-    def until_start(self, token: str) -> float:
-        with self._lock:
-            start = self._pending.get(token)
-            return 0.0 if start is None else max(0.0, start - self._clock())
-
     def mark_sent(self, token: str) -> float:
         """Record the send at the clock's now; refuse (returning the seconds left) before the booked start."""
         with self._lock:
@@ -196,16 +187,6 @@ redis.call('PEXPIRE', KEYS[2], math.ceil((tonumber(last[2]) - now + window + sta
 return {1, tostring(start - now)}
 """
 
-_UNTIL_START_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local start = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if start and tonumber(start) > now then
-  return tostring(tonumber(start) - now)
-end
-return '0'
-"""
-
 _MARK_SENT_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -242,7 +223,6 @@ class RedisWindowLimiter:
         self.stale_after_s = stale_after_s
         self._redis = redis_client
         self._reserve = redis_client.register_script(_RESERVE_SCRIPT)
-        self._until_start = redis_client.register_script(_UNTIL_START_SCRIPT)
         self._mark_sent = redis_client.register_script(_MARK_SENT_SCRIPT)
 
     def reserve(self) -> Booking:
@@ -251,9 +231,6 @@ class RedisWindowLimiter:
         args = [self.limit, repr(self.window_s), repr(self.stale_after_s), repr(ASK_AGAIN_S), token]
         granted, delay = self._reserve(keys=[self.key, self.pending_key], args=args)
         return Booking(max(0.0, float(delay)), token if int(granted) else None)
-
-    def until_start(self, token: str) -> float:
-        return max(0.0, float(self._until_start(keys=[self.pending_key], args=[token])))
 
     def mark_sent(self, token: str) -> float:
         """Record the send at Redis's now; refuse (returning the seconds left) before the booked start."""

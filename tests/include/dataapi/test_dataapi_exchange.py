@@ -89,7 +89,7 @@ def test_pacing_delay_comes_before_the_post() -> None:
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
     clock.now = 100.5
-    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [OK], clock)
+    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY, clock), [OK], clock)
     assert isinstance(steps[0], Wait) and 9.0 < steps[0].seconds <= 10.0
     assert isinstance(steps[1], Post)
 
@@ -98,7 +98,7 @@ def test_the_booking_is_sent_when_the_transport_marks_it() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert next(steps) == Wait(10.0)
     clock.now = 110.0
     post = steps.send(None)
@@ -116,7 +116,7 @@ def test_while_the_limit_is_pending_the_exchange_asks_again() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     other = limiter.reserve()
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert next(steps) == Wait(ASK_AGAIN_S)
     assert other.token and limiter.mark_sent(other.token) == 0.0
     assert steps.send(None) == Wait(10.0)
@@ -128,7 +128,7 @@ def test_headers_ready_early_are_told_the_rest_to_wait() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert next(steps) == Wait(10.0)
     clock.now = 109.0  # woke early on the limiter's clock
     post = steps.send(None)
@@ -143,7 +143,7 @@ def test_headers_ready_early_are_told_the_rest_to_wait() -> None:
 def test_a_reply_the_transport_did_not_mark_is_counted_as_sent() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert isinstance(next(steps), Post)  # a transport without trace events marks nothing
     clock.now = 100.3
     with pytest.raises(StopIteration):
@@ -154,7 +154,7 @@ def test_a_reply_the_transport_did_not_mark_is_counted_as_sent() -> None:
 def test_a_post_that_failed_before_its_headers_gives_its_booking_back() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert isinstance(next(steps), Post)
     backoff = steps.send(NetworkFailure("ConnectError", "connection refused"))
     assert isinstance(backoff, Wait)
@@ -164,7 +164,7 @@ def test_a_post_that_failed_before_its_headers_gives_its_booking_back() -> None:
 def test_a_post_abandoned_before_its_headers_gives_its_booking_back() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert isinstance(next(steps), Post)
     steps.close()  # the transport raised, or the caller was cancelled, before the headers went
     assert limiter.reserve().delay == 0.0
@@ -173,7 +173,7 @@ def test_a_post_abandoned_before_its_headers_gives_its_booking_back() -> None:
 def test_every_attempt_books_its_own_start() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
-    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY), [SERVER_ERROR, OK], clock)
+    steps, _ = drive(exchange(CALL, SETTINGS, limiter, POLICY, clock), [SERVER_ERROR, OK], clock)
     assert [type(step) for step in steps] == [Post, Wait, Wait, Post]  # backoff, then pacing
     assert clock.now == pytest.approx(110.0)  # the retry is sent a window after the first send
 
@@ -182,7 +182,7 @@ def test_a_dropped_exchange_gives_its_booking_back() -> None:
     clock = FakeClock()
     limiter = SlidingWindowLimiter(1, 10.0, clock=clock)
     send_one(limiter)
-    steps = exchange(CALL, SETTINGS, limiter, POLICY)
+    steps = exchange(CALL, SETTINGS, limiter, POLICY, clock)
     assert next(steps) == Wait(10.0)
     steps.close()  # the caller was cancelled while waiting
     clock.now = 110.0

@@ -132,12 +132,14 @@ class ProcessSampler:
         task id), largest first."""
         totals: dict[str, float] = {}
         for group, seconds in self._cpu.values():
-            name = names.get(group, group)
+            ti, forked, _ = group.partition(FORKED)
+            name = names.get(ti, ti) + forked
             totals[name] = totals.get(name, 0.0) + seconds
         return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
     def _sample(self) -> dict[int, tuple[str, float]]:
         seen: dict[int, tuple[str, float]] = {}
+        parents: dict[int, int] = {}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
@@ -149,9 +151,15 @@ class ProcessSampler:
                 continue
             group = _group(title)  # a task process's is its ti id
             seen[int(proc.name)] = (group, (int(fields[11]) + int(fields[12])) / self._tick)
+            parents[int(proc.name)] = int(fields[1])
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     self.peaks[group] = max(self.peaks.get(group, 0), int(line.split()[1]))
+        # A process forked by a task (the plan's sending processes) keeps its title: count it apart.
+        for pid, (group, seconds) in seen.items():
+            parent = seen.get(parents[pid])
+            if parent is not None and parent[0] == group and group not in SERVICES:
+                seen[pid] = (f"{group}{FORKED}", seconds)
         return seen
 
     def _run(self) -> None:
@@ -162,22 +170,27 @@ class ProcessSampler:
                 self._cpu[pid] = (known, seconds - self._before.get(pid, 0.0))
 
 
+FORKED = " (forked)"
+_SERVICE_MARKERS = (
+    ("learnosity_devtools.emulator", "emulator"),
+    ("postgres", "postgresql"),
+    ("redis", "redis"),
+    ("celery", "celery workers"),
+    ("scheduler", "scheduler"),
+    ("api-server", "api-server"),
+    ("api_server", "api-server"),
+    ("dag-processor", "dag-processor"),
+    ("triggerer", "triggerer"),
+    ("bench_dag", "this benchmark"),
+)
+SERVICES = {group for _, group in _SERVICE_MARKERS} | {"other"}
+
+
 def _group(title: str) -> str:
     """A task process's ti id, or the service a process belongs to."""
     if title.startswith(TASK_TITLE):
         return title.split("--", 1)[1].strip()
-    for marker, group in (
-        ("learnosity_devtools.emulator", "emulator"),
-        ("postgres", "postgresql"),
-        ("redis", "redis"),
-        ("celery", "celery workers"),
-        ("scheduler", "scheduler"),
-        ("api-server", "api-server"),
-        ("api_server", "api-server"),
-        ("dag-processor", "dag-processor"),
-        ("triggerer", "triggerer"),
-        ("bench_dag", "this benchmark"),
-    ):
+    for marker, group in _SERVICE_MARKERS:
         if marker in title:
             return group
     return "other"

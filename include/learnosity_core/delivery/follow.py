@@ -2,10 +2,12 @@
 as soon as the job ends, so recording and verification overlap the submit instead of following it.
 
 The submit step is bound by the SET limit; job polls and read-backs use the separate GET limits,
-so following costs the shard no sending time. What is not finished when the shard has posted its
-last batch (and waited `linger_s` for it) is left to the run's `record_jobs` and `verify` tasks,
-which skip what is already recorded and verified. Following never fails the shard: an error is
-logged and its job is left to those tasks.
+so following costs the shard no sending time. After its last post a shard follows on while its
+jobs keep ending (one ended within `linger_s`; at most `MAX_LINGER_S`): slow jobs that still
+progress are recorded and read back here, as they end, rather than all after the run's wait. What
+is not finished when it leaves is left to the run's `record_jobs` and `verify` tasks, which skip
+what is already recorded and verified. Following never fails the shard: an error is logged and
+its job is left to those tasks.
 
 Only batches posted whole are followed: a batch halved after a refusal has jobs of several batch
 ids that the run's tasks sort out from the ledger. A batch posted earlier (by the plan while it
@@ -31,7 +33,9 @@ log = logging.getLogger(__name__)
 
 POLL_S = 2.0  # jobs take seconds; one GET jobs per poll for every open job of the shard
 FINISHING_POLL_S = 0.5
-LINGER_S = 10.0  # after the last post: jobs take seconds; slower ones are left to the run's tasks
+LINGER_S = 10.0  # after the last post, while jobs keep ending: none ended this long, it leaves
+# Then the deferrable wait, which holds no worker slot, takes over whatever is still open.
+MAX_LINGER_S = 600.0
 
 
 class FollowClient(JobReader, SessionReader, Protocol):
@@ -39,8 +43,8 @@ class FollowClient(JobReader, SessionReader, Protocol):
 
 
 class JobFollower:
-    """A background thread per shard: `posted` hands it each job, leaving the `with` block waits
-    up to `linger_s` for the open ones."""
+    """A background thread per shard: `posted` hands it each job; leaving the `with` block waits
+    for the open ones while they keep ending (see the module)."""
 
     def __init__(
         self,
@@ -62,7 +66,8 @@ class JobFollower:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._done_posting = threading.Event()
-        self._leave_at: float | None = None  # set when the last batch is out: now + linger_s
+        self._done_at: float | None = None  # when the last batch was out
+        self._progress_at = 0.0  # when following last found jobs ended, or recorded some
         self._thread = threading.Thread(target=self._follow, name="follow-jobs", daemon=True)
         self.recorded = self.verified = self.mismatched = 0
 
@@ -73,10 +78,10 @@ class JobFollower:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._leave_at = time.monotonic() + self._linger_s
+        self._done_at = time.monotonic()
         self._done_posting.set()
         self._wake.set()
-        self._thread.join(timeout=self._linger_s + 60)
+        self._thread.join(timeout=MAX_LINGER_S + 60)
         with self._lock:
             left = len(self._open)
         log.info(
@@ -112,7 +117,12 @@ class JobFollower:
             self._wake.clear()
 
     def _time_to_leave(self) -> bool:
-        return self._leave_at is not None and time.monotonic() >= self._leave_at
+        """Once the last batch is out: no progress for `linger_s`, or `MAX_LINGER_S` passed."""
+        if self._done_at is None:
+            return False
+        now = time.monotonic()
+        quiet_since = max(self._done_at, self._progress_at)
+        return now >= quiet_since + self._linger_s or now >= self._done_at + MAX_LINGER_S
 
     def _settle(self, open_jobs: dict[str, str]) -> None:
         """Record and read back every open job that has ended: their outcomes in one write, their
@@ -124,6 +134,8 @@ class JobFollower:
             for job in self._client.get_jobs(list(open_jobs))
             if JobStatus(job.status).is_terminal and job.reference in open_jobs
         }
+        if ended:
+            self._progress_at = time.monotonic()
         outcomes_of: dict[str, list[SessionOutcome]] = {}
         for batch_id, job in ended.items():
             sent = read_batch(self._stage, batch_file(batch_id)).session_ids  # as posted: by position
@@ -150,3 +162,4 @@ class JobFollower:
             with self._lock:
                 for batch_id in group:
                     del self._open[ended[batch_id].reference]
+            self._progress_at = time.monotonic()

@@ -46,7 +46,11 @@ def paced(tmp_path: Path) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
     )
     with EmulatorServer(config) as server:
         settings = DataApiSettings(
-            base_url=server.url, consumer_key=KEY, consumer_secret=SECRET, window_s=1.0
+            base_url=server.url,
+            consumer_key=KEY,
+            consumer_secret=SECRET,
+            set_requests_per_window=2,
+            window_s=1.0,
         )
         with DataApiClient(settings) as client:
             yield server, client
@@ -200,6 +204,41 @@ def test_leaving_without_linger_leaves_even_ended_jobs_to_the_run_tasks(
     assert (follower.recorded, follower.verified) == (0, 0)
     batches = {row.batch_id for row in ledger.sessions_of_run(DAG_ID, RUN)}
     assert len(batches) == 2 and all(ledger.awaits_outcome(b) for b in batches)
+
+
+def test_after_the_last_post_it_follows_on_while_jobs_keep_ending(
+    tmp_path: Path, ledger: Ledger, stage: Path
+) -> None:
+    """Jobs that end one after another past `linger_s` (a lagging service) are still followed:
+    each ended job restarts the wait, so none is left to the run's tasks while jobs progress."""
+    linger_s = 1.5
+    config = EmulatorConfig(
+        port=0,
+        db_path=tmp_path / "slow.db",
+        consumers={KEY: SECRET},
+        job_delay_s=2.0,  # each job ends 2 s after its post; posts are 1.1 s apart
+        set_limit=1,
+        window_s=1.0,
+    )
+    with EmulatorServer(config) as server:
+        settings = DataApiSettings(
+            base_url=server.url,
+            consumer_key=KEY,
+            consumer_secret=SECRET,
+            set_requests_per_window=1,
+            window_s=1.0,
+        )
+        with DataApiClient(settings) as client:
+            shard = _stage(stage, ledger, sessions=3 * 4)
+            with JobFollower(client, ledger, stage, verify=True, poll_s=0.1, linger_s=linger_s) as follower:
+                sender = BatchSender(client, ledger, stage, name="follow-test", follower=follower)
+                sender.send(read_shard(stage, shard.shard))
+                sender.wait()
+                last_post = time.monotonic()
+            stayed = time.monotonic() - last_post
+    # The last two jobs end about 0.9 s and 2.0 s after the last post: the second beyond linger_s.
+    assert stayed > linger_s
+    assert (follower.recorded, follower.verified) == (4, 3 * 4)
 
 
 def test_jobs_ended_together_are_recorded_together_and_read_back_in_one_request(

@@ -34,10 +34,11 @@ def cluster(
 ) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("cluster")
     # Slow SET answers and jobs keep submission and the wait long enough to observe and to fault.
-    # A job takes longer than the run needs to start the wait after the last post: the plan posts
-    # every batch, then review, the submit tasks (following its jobs up to `follow.LINGER_S`, 10 s)
-    # and the wait start, about 15 s; so the wait always finds jobs running and defers.
-    emulator_env = {"EMULATOR_JOB_DELAY_S": "30", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
+    # A job takes longer than the run needs to start the wait after the plan's first post: the plan
+    # posts every batch (about 10 s), then review, the submit tasks (following its jobs until none
+    # ended for `follow.LINGER_S`, 10 s: none ends that soon) and the wait start, about 15 s after
+    # the last post; so the wait always finds jobs running and defers.
+    emulator_env = {"EMULATOR_JOB_DELAY_S": "45", "EMULATOR_FAULTS": json.dumps({"set_latency_s": 0.4})}
     # One rate budget in Redis for every sender, as a production cluster has: the plan then sends
     # while it stages (`send_while_planning`), so the runs here overlap planning and sending.
     shared = {"rate_limiter_url": "redis://127.0.0.1:6379/13"}

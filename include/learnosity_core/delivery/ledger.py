@@ -9,6 +9,7 @@ reference is never posted twice by a retried task. It lives in any SQLAlchemy da
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -128,8 +129,35 @@ _HISTORY_FROM_SESSIONS = [
 _CHUNK = 500  # keeps IN (...) lists well under every database's bound-parameter limit
 
 
+_IDLE_SINCE = "learnosity_idle_since"
+PING_AFTER_IDLE_S = 30.0
+
+
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection before use only when it sat idle longer than `idle_s`: one a
+    server restart or an idle timeout may have closed is replaced, without the round trip that
+    pinging at every checkout costs each of a sender's several ledger calls per batch."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since <= idle_s:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:  # the pool replaces the connection and checks out another
+            raise sa.exc.DisconnectionError(f"pooled connection dead after {idle_s:.0f} s idle") from exc
 
 
 def _now() -> datetime:
@@ -309,7 +337,9 @@ class Ledger:
             engine = sa.create_engine(url, connect_args={"timeout": 60})
             sa.event.listen(engine, "connect", _sqlite_wal)
             return cls(engine)
-        return cls(sa.create_engine(url, pool_pre_ping=True))
+        engine = sa.create_engine(url)
+        ping_when_idle(engine)
+        return cls(engine)
 
     # -- what still needs sending -------------------------------------------------------------
 

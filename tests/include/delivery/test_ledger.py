@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from learnosity_core.delivery.ledger import (
     SessionOutcome,
     SessionStatus,
     Standing,
+    ping_when_idle,
 )
 
 DAG_ID = "learnosity_template_submission"
@@ -394,3 +396,23 @@ def test_unsettled_jobs_are_those_with_a_session_no_answer_settled(ledger: Ledge
         "job-2": (["done-3", "open"], {"open"}),
         "job-3": (["differed", "halted"], {"halted"}),
     }
+
+
+def test_a_pooled_connection_closed_while_idle_is_replaced(postgres_url: str) -> None:
+    """A connection the server closed (a restart, an idle timeout) while it sat in the pool is
+    checked when next taken and replaced; one used moments ago is not pinged."""
+    engine = sa.create_engine(postgres_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_s=0.2)
+    with engine.connect() as conn:
+        first = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    with engine.connect() as conn:  # within idle_s: the same connection, unchecked
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == first
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
+    admin.dispose()
+    time.sleep(0.3)
+    with engine.connect() as conn:
+        replaced = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    assert replaced != first
+    engine.dispose()

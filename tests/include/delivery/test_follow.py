@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,17 @@ ACTIVITY = "demo-biology-cells-u3"
 BATCHES = 6
 
 
-@pytest.fixture
-def paced(tmp_path: Path) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
-    """Two SETs per second and quick jobs: sending takes seconds, each job ends within one."""
+@contextmanager
+def _emulator(
+    db_path: Path, sets_per_s: int, job_delay_s: float
+) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
+    """An emulator taking `sets_per_s` SETs a second, and a client paced to it."""
     config = EmulatorConfig(
         port=0,
-        db_path=tmp_path / "paced.db",
+        db_path=db_path,
         consumers={KEY: SECRET},
-        job_delay_s=0.1,
-        set_limit=2,
+        job_delay_s=job_delay_s,
+        set_limit=sets_per_s,
         window_s=1.0,
     )
     with EmulatorServer(config) as server:
@@ -49,11 +52,18 @@ def paced(tmp_path: Path) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
             base_url=server.url,
             consumer_key=KEY,
             consumer_secret=SECRET,
-            set_requests_per_window=2,
+            set_requests_per_window=sets_per_s,
             window_s=1.0,
         )
         with DataApiClient(settings) as client:
             yield server, client
+
+
+@pytest.fixture
+def paced(tmp_path: Path) -> Iterator[tuple[EmulatorServer, DataApiClient]]:
+    """Two SETs per second and quick jobs: sending takes seconds, each job ends within one."""
+    with _emulator(tmp_path / "paced.db", sets_per_s=2, job_delay_s=0.1) as paced:
+        yield paced
 
 
 def _session(user: int) -> dict[str, Any]:
@@ -212,30 +222,15 @@ def test_after_the_last_post_it_follows_on_while_jobs_keep_ending(
     """Jobs that end one after another past `linger_s` (a lagging service) are still followed:
     each ended job restarts the wait, so none is left to the run's tasks while jobs progress."""
     linger_s = 1.5
-    config = EmulatorConfig(
-        port=0,
-        db_path=tmp_path / "slow.db",
-        consumers={KEY: SECRET},
-        job_delay_s=2.0,  # each job ends 2 s after its post; posts are 1.1 s apart
-        set_limit=1,
-        window_s=1.0,
-    )
-    with EmulatorServer(config) as server:
-        settings = DataApiSettings(
-            base_url=server.url,
-            consumer_key=KEY,
-            consumer_secret=SECRET,
-            set_requests_per_window=1,
-            window_s=1.0,
-        )
-        with DataApiClient(settings) as client:
-            shard = _stage(stage, ledger, sessions=3 * 4)
-            with JobFollower(client, ledger, stage, verify=True, poll_s=0.1, linger_s=linger_s) as follower:
-                sender = BatchSender(client, ledger, stage, name="follow-test", follower=follower)
-                sender.send(read_shard(stage, shard.shard))
-                sender.wait()
-                last_post = time.monotonic()
-            stayed = time.monotonic() - last_post
+    # Each job ends 2 s after its post; posts are 1.1 s apart.
+    with _emulator(tmp_path / "slow.db", sets_per_s=1, job_delay_s=2.0) as (_, client):
+        shard = _stage(stage, ledger, sessions=3 * 4)
+        with JobFollower(client, ledger, stage, verify=True, poll_s=0.1, linger_s=linger_s) as follower:
+            sender = BatchSender(client, ledger, stage, name="follow-test", follower=follower)
+            sender.send(read_shard(stage, shard.shard))
+            sender.wait()
+            last_post = time.monotonic()
+        stayed = time.monotonic() - last_post
     # The last two jobs end about 0.9 s and 2.0 s after the last post: the second beyond linger_s.
     assert stayed > linger_s
     assert (follower.recorded, follower.verified) == (4, 3 * 4)

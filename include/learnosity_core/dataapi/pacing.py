@@ -11,10 +11,9 @@ A booked start is only a promise: a thread on a loaded machine may wake late, an
 counts the real send. So a booking stays *pending* until the caller marks it *sent*, once the
 request went (never before its booked start), and only then is its time a send instant on the
 limiter's clock: never earlier than the real send, so no window the server sees can hold more
-than the limiter allowed. Pending bookings count as if
-they were in every window, which is what makes 429s impossible by construction rather than
-unlikely; a pending booking not sent within `stale_after_s` of its start is presumed dead (its
-process crashed) and stops counting.
+than the limiter allowed. Pending bookings count as if they were in every window, which is what
+makes 429s impossible by construction rather than unlikely; a pending booking not sent within
+`stale_after_s` of its start is presumed dead (its process crashed) and stops counting.
 """
 
 from __future__ import annotations

@@ -152,9 +152,7 @@ def ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
         if since is None or time.monotonic() - since <= idle_s:
             return
         try:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
+            engine.dialect.do_ping(dbapi_connection)  # the dialect's own "SELECT 1"
             dbapi_connection.rollback()
         except Exception as exc:  # the pool replaces the connection and checks out another
             raise sa.exc.DisconnectionError(f"pooled connection dead after {idle_s:.0f} s idle") from exc
